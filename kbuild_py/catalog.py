@@ -1,0 +1,152 @@
+"""Where the project's knowledge lives, and how a name becomes a file.
+
+One data file per item, found by listing a folder: adding a profile, layer, toolchain or arch
+needs no Python change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import UserError
+from .yamlio import Document, load_document
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def data_root() -> Path:
+    """The folder holding profiles/, toolchains/, arches/ and patches/."""
+    env = os.environ.get("KBUILD_PY_DATA")
+    return Path(env).resolve() if env else PACKAGE_DIR.parent
+
+
+def folder(kind: str) -> Path:
+    return data_root() / kind
+
+
+def names(kind: str) -> list[str]:
+    d = folder(kind)
+    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+
+
+def suggest(word: str, choices: list[str] | set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def find(kind: str, name: str, what: str) -> Path:
+    """profiles/<name>.yaml and friends; a path (with / or .yaml) is taken as it is."""
+    if "/" in name or name.endswith((".yaml", ".yml")):
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"{what} file {name}: no such file", "check the path")
+        return path
+    path = folder(kind) / f"{name}.yaml"
+    if not path.is_file():
+        known = names(kind)
+        raise UserError(
+            f"unknown {what} '{name}'{suggest(name, known)}",
+            f"known: {', '.join(known) or 'none'} (files in {kind}/)",
+        )
+    return path
+
+
+def display(path: Path) -> str:
+    """Path as shown in messages: relative to the data root where possible."""
+    try:
+        return str(path.resolve().relative_to(data_root()))
+    except ValueError:
+        return str(path)
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    with open(PACKAGE_DIR / "schema" / f"{name}.schema.json", encoding="utf-8") as f:
+        data: dict[str, Any] = json.load(f)
+    return data
+
+
+def _dotted(path: list[str | int] | tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    """A human message for one schema error, with did-you-mean for unknown keys."""
+    v = err.validator
+    sch = err.schema if isinstance(err.schema, dict) else {}
+    if v == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = set(sch.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        key = extra[0] if extra else "?"
+        return f"unknown key '{key}'{suggest(key, allowed)}"
+    if v == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        return f"missing key '{missing[0]}'" if missing else err.message
+    if v == "const":
+        return f"must be {err.validator_value!r}, not {err.instance!r}"
+    if v == "enum":
+        return f"must be one of {', '.join(map(str, err.validator_value))}, not {err.instance!r}"
+    if v == "type":
+        return f"must be {err.validator_value}, not {type(err.instance).__name__} {err.instance!r}"
+    if v == "pattern" and "propertyNames" in err.schema_path:
+        return f"bad name {err.instance!r} (must match {err.validator_value})"
+    if v == "pattern":
+        if err.validator_value in ("\\S",):
+            return "must not be blank"
+        if "\\n" in err.validator_value:
+            return f"{err.instance!r} must not contain newlines, quotes or backslashes"
+        return f"{err.instance!r} does not match {err.validator_value}"
+    if v == "minLength":
+        return "must not be blank"
+    if v == "anyOf" and "required" in str(err.validator_value):
+        keys = sorted({next(iter(s["required"])) for s in err.validator_value})
+        return f"needs one of: {', '.join(keys)}"
+    if v == "oneOf":
+        patterns = [e for e in err.context if e.validator == "pattern"]
+        if patterns:
+            return _describe(patterns[0])
+        return "is not one of the accepted forms: " + sch.get("description", "see the schema")
+    return err.message
+
+
+def validate(doc: Document, schema_name: str, what: str) -> None:
+    """Check the format version first, then the whole document; report each error on one line."""
+    data = doc.data
+    if not isinstance(data, dict):
+        raise UserError(f"{doc.where()}: a {what} must be a YAML mapping", "see docs/PROFILES.md")
+    if data.get("schema_version") != 1:
+        raise UserError(
+            f"{doc.where(('schema_version',))}: schema_version must be 1, "
+            f"not {data.get('schema_version')!r}",
+            "this kbuild-py reads format version 1",
+        )
+    validator = jsonschema.Draft202012Validator(schema(schema_name))
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.path)), e.message))
+    if not errors:
+        return
+    # Report the most specific errors (deepest path) first; one line, all of them counted.
+    errors.sort(key=lambda e: -len(e.path))
+    parts = []
+    for err in errors[:3]:
+        path = list(err.path)
+        if "propertyNames" in err.schema_path:
+            path = path + [str(err.instance)]
+        elif err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = (err.schema or {}).get("properties", {})  # type: ignore[union-attr]
+            path = path + [next((k for k in err.instance if k not in allowed), "?")]
+        parts.append(f"{doc.where(tuple(path))}: {_dotted(path)}: {_describe(err)}")
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    raise UserError("; ".join(parts) + more, f"see docs/PROFILES.md for the {what} format")
+
+
+def load_validated(path: Path, schema_name: str, what: str) -> Document:
+    doc = load_document(path, display(path))
+    validate(doc, schema_name, what)
+    return doc

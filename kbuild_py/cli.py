@@ -1,0 +1,223 @@
+"""Command line. The only place that turns errors into exit codes.
+
+Exit codes: 0 all requirements met; 1 requirements unmet; 2 bad input; 3 infrastructure failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import KbuildError, UserError
+
+EXIT_OK, EXIT_UNMET, EXIT_USER, EXIT_INFRA = 0, 1, 2, 3
+
+
+def _plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .plan import make_plan
+    from .source import parse_source_arg
+
+    source = parse_source_arg(args.kernel) if getattr(args, "kernel", None) else None
+    return make_plan(args.profile, Path(args.out).resolve(), source, getattr(args, "jobs", None))
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    """Write the merged fragment, cmdline and sysctl files, without building."""
+    from .configure import load_model
+    from .fsutil import atomic_write
+    from .pipeline import step_tree
+    from .resolve import cmdline, fragment, resolve, sysctl_conf
+    from .toolchain import detect
+
+    plan = _plan(args)
+    with _lock(plan):
+        tree = step_tree(plan)
+        ident = detect(plan.toolchain, plan.arch.name)
+        model = load_model(plan, tree, ident)
+        family = (plan.toolchain.family, plan.toolchain.name)
+        resolved = resolve(plan.profile, tree.version, family, model)
+        atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
+        atomic_write(plan.paths.profile / "cmdline", cmdline(plan.profile, tree.version, family))
+        atomic_write(plan.paths.profile / "sysctl.conf",
+                     sysctl_conf(plan.profile, tree.version, family))
+    na = [r for r in resolved if not r.applicable]
+    print(f"{plan.paths.fragment}: {len(resolved) - len(na)} options "
+          f"({len(na)} not applicable to {tree.version_text})")
+    for r in na:
+        print(f"  n/a {r.symbol}: {r.reason}")
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from .pipeline import step_config, step_tree
+
+    plan = _plan(args)
+    with _lock(plan):
+        step_tree(plan)
+        step_config(plan, strict=not args.report_only)
+    return EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .pipeline import step_build, step_collect, step_config, step_tree
+
+    plan = _plan(args)
+    with _lock(plan):
+        step_tree(plan)
+        step_config(plan, strict=not args.report_only)
+        step_build(plan)
+        manifest = step_collect(plan, ["kbuild-py", *sys.argv[1:]])
+    print(f"{manifest.parent}: kernel, config and manifest")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check an existing .config against a profile, without building."""
+    from . import report as render
+    from .kconfig import read_config
+    from .profile import load_profile
+    from .resolve import resolve
+    from .toolchain import load_toolchain
+    from .verify import verify
+
+    profile = load_profile(args.profile)
+    final = read_config(Path(args.config))
+    tc = load_toolchain(profile.toolchain)
+    family = (tc.family, tc.name)
+    model = None
+    if args.kernel:
+        from .configure import load_model
+        from .plan import make_plan
+        from .source import parse_source_arg
+
+        plan = make_plan(args.profile, Path(args.out).resolve(), parse_source_arg(args.kernel))
+        from .pipeline import step_tree
+        from .toolchain import detect
+
+        tree = step_tree(plan)
+        model = load_model(plan, tree, detect(plan.toolchain, plan.arch.name))
+        model.load(Path(args.config))
+        version, version_text = tree.version, tree.version_text
+        resolved = resolve(profile, version, family, model)
+    else:
+        from .resolve import resolve_without_tree
+
+        version_text = args.version
+        version = tuple(int(x) for x in args.version.split("."))
+        resolved = resolve_without_tree(profile, version, family, final)
+    result = verify(profile, resolved, final, model, kernel=version_text, toolchain=tc.name,
+                    config=args.config)
+    print(render.text(result, verbose=args.verbose), end="")
+    return EXIT_UNMET if result.failed and not args.report_only else EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .configure import load_model
+    from .pipeline import load_tree
+    from .toolchain import detect
+
+    plan = _plan(args)
+    if not plan.paths.config.is_file():
+        raise UserError(f"{plan.paths.config}: no configured kernel for {plan.profile.name}",
+                        f"run: scons profile={args.profile} config")
+    tree = load_tree(plan)
+    model = load_model(plan, tree, detect(plan.toolchain, plan.arch.name))
+    model.load(plan.paths.config)
+    symbol = args.symbol.removeprefix("CONFIG_")
+    if not model.has(symbol):
+        from .catalog import suggest
+
+        raise UserError(f"unknown symbol CONFIG_{symbol}{suggest(symbol, model.names())}",
+                        "check the name")
+    req = plan.profile.requirements.get(symbol)
+    wanted = args.want or (req.fragment_value() if req else None) or "y"
+    exp = model.explain(symbol, wanted)
+    print(f"CONFIG_{symbol}={model.value(symbol)} ({model.info(symbol).location})")  # type: ignore[union-attr]
+    if req:
+        print(f"  the profile requires {req.wanted()} ({req.origin}): {req.why}")
+    if model.value(symbol) == wanted:
+        print(f"  it is {wanted}, as wanted")
+        return EXIT_OK
+    for b in exp.chain:
+        print(f"  {'  ' * b.depth}<- {b.detail} [{b.source}]")
+    print(f"  fix: {exp.fix}")
+    return EXIT_OK
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from . import catalog
+    from .profile import load_profile
+
+    for name in catalog.names("profiles"):
+        p = load_profile(name)
+        print(f"{name:20} {p.arch:8} {p.toolchain:12} base={p.base:18} "
+              f"{len(p.requirements)} options, {len(p.waivers)} waivers")
+    return EXIT_OK
+
+
+def _lock(plan):  # type: ignore[no-untyped-def]
+    from .pipeline import locked
+
+    return locked(plan)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kbuild-py", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str,
+            kernel: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(fn=fn)
+        if name != "profiles":
+            sp.add_argument("--profile", "-p", required=True,
+                            help="profile name (profiles/<name>.yaml) or path to a YAML file")
+            sp.add_argument("--out", default=os.environ.get("KBUILD_PY_OUT", "out"),
+                            help="output folder (default: out)")
+        if kernel:
+            sp.add_argument("--kernel", help="kernel tarball, tree, or URL#sha256=<hex> "
+                            "(default: the profile's source)")
+        return sp
+
+    add("resolve", cmd_resolve, "write the merged fragment, cmdline and sysctl files")
+    sp = add("config", cmd_config, "configure and verify (no build)")
+    sp.add_argument("--report-only", action="store_true", help="report unmet requirements, "
+                    "exit 0")
+    sp = add("build", cmd_build, "configure, verify, build and collect")
+    sp.add_argument("--report-only", action="store_true")
+    sp.add_argument("--jobs", "-j", type=int)
+    sp = add("check", cmd_check, "check an existing .config against a profile")
+    sp.add_argument("--config", required=True, help=".config to check (.xz is read directly)")
+    sp.add_argument("--version", default="6.12", help="kernel version of the config when no "
+                    "--kernel is given (default 6.12)")
+    sp.add_argument("--report-only", action="store_true")
+    sp.add_argument("--verbose", "-v", action="store_true")
+    sp = add("explain", cmd_explain, "why a symbol has its value in the configured kernel")
+    sp.add_argument("symbol")
+    sp.add_argument("--want", help="the value you want (default: the profile's, else y)")
+    add("profiles", cmd_profiles, "list the profiles", kernel=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    debug = args.debug or bool(os.environ.get("KBUILD_PY_DEBUG"))
+    try:
+        return int(args.fn(args))
+    except KbuildError as e:
+        if debug:
+            raise
+        print(f"kbuild-py: {e.kind}: {e.one_line()}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("kbuild-py: interrupted; rerun to continue (finished steps are kept)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

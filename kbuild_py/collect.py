@@ -1,0 +1,61 @@
+"""collect: artifacts and a manifest into out/<p>/dist/, swapped in whole (never half-written)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .build import Built
+from .fsutil import sha256_file
+from .plan import BuildPlan
+from .source import KernelTree
+from .toolchain import ToolchainIdentity
+
+
+def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: Built,
+            command: list[str]) -> Path:
+    paths = plan.paths
+    dist = paths.dist
+    work = dist.with_name(f".dist.{os.getpid()}.tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    files: dict[str, Path] = {
+        Path(built.image).name: built.image,
+        "vmlinux": built.vmlinux,
+        "System.map": built.system_map,
+        "config": paths.config,
+        "fragment.config": paths.fragment,
+        "cmdline": paths.profile / "cmdline",
+        "sysctl.conf": paths.profile / "sysctl.conf",
+        "report.json": paths.profile / "report.json",
+    }
+    try:
+        for name, src in files.items():
+            shutil.copy2(src, work / name)
+        manifest: dict[str, Any] = {
+            "schema": "kbuild-py/manifest/1",
+            "profile": plan.profile.name,
+            "arch": plan.arch.name,
+            "kernel": {"version": tree.version_text, "source": plan.source.location,
+                       "source_kind": plan.source.kind, "identity": tree.identity},
+            "toolchain": {"name": ident.name, "cc": ident.cc_version_text,
+                          "ld": ident.ld_version_text},
+            "inputs": {str(p.relative_to(p.parents[1]) if len(p.parents) > 1 else p):
+                       sha256_file(p) for p in plan.profile.files},
+            "outputs": {name: sha256_file(work / name) for name in sorted(files)},
+            "build_command": list(built.argv),
+            "reproduce": command,
+        }
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        old = dist.with_name(f".dist.{os.getpid()}.old")
+        if dist.exists():
+            os.rename(dist, old)
+        os.rename(work, dist)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return dist / "manifest.json"

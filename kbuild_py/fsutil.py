@@ -1,0 +1,80 @@
+"""Small file-system helpers: atomic writes, hashing, locks. No kernel knowledge here."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def atomic_write(path: Path, data: str | bytes, *, only_if_changed: bool = True) -> bool:
+    """Write via a temp file in the same folder and rename. Returns True when the file changed.
+
+    With only_if_changed, an identical file is left alone so its mtime (and every build tool
+    that looks at it) stays still.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    if only_if_changed and path.is_file() and path.read_bytes() == raw:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def atomic_copy(src: Path, dst: Path) -> None:
+    atomic_write(dst, src.read_bytes())
+
+
+def write_json(path: Path, obj: Any) -> bool:
+    return atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking flock on ``path``; a second holder is refused."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EACCES):
+                raise UserError(
+                    f"{what}: another kbuild-py run holds {path}",
+                    "wait for it to finish, or stop it, then rerun",
+                ) from None
+            raise
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,482 @@
+"""The one adapter over kconfiglib. Nothing else in kbuild-py imports kconfiglib.
+
+- Compatibility with newer Kconfig syntax than kconfiglib 14.1.0 knows: the bare ``modules``
+  attribute (kernel >= 5.13) and the choice semantics reworked in 6.11.
+- The Kconfig environment the kernel's Makefile would export, so ``$(cc-option ...)`` probes
+  reflect the chosen compiler.
+- Plain data out: values as strings, explanations as dataclasses. No live kconfiglib object
+  leaves this module.
+
+kconfiglib is the brain that predicts and explains; Kbuild's own conf is the ground truth, and
+the two are compared on every configure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import lzma
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kconfiglib
+
+from .errors import InfraError, UserError
+
+# --------------------------------------------------------------------------- compatibility
+
+
+class _CompatKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
+    """kconfiglib with the syntax of kernels newer than it knows."""
+
+    # Choice members in Kbuild's priority order (6.11+): each member read from a config file
+    # moves to the front, so the last one read wins (scripts/kconfig/confdata.c).
+    choice_priority: dict[Any, list[Any]]
+
+    def _tokenize(self, s: str) -> Any:
+        tokens = super()._tokenize(s)
+        # Kernel 5.13 turned "option modules" into a bare "modules" attribute.
+        if tokens[0] is kconfiglib._T_MODULES and tokens[1] is None:
+            return (kconfiglib._T_OPTION, kconfiglib._T_MODULES, None)
+        return tokens
+
+
+class _Choice611(kconfiglib.Choice):  # type: ignore[misc]
+    """Choice selection as scripts/kconfig/symbol.c:sym_calc_choice() does since 6.11.
+
+    The first visible member the user set to y; else the default, unless the user set it to n;
+    else the first visible member the user did not set; else the last visible member.
+    """
+
+    __slots__ = ()
+
+    def _selection(self) -> Any:
+        if self.tri_value != 2:
+            return None
+        priority = self.kconfig.choice_priority.get(self) or list(self.syms)
+        for sym in priority:
+            if sym.visibility and sym.user_value == 2:
+                return sym
+        for sym, cond in self.defaults:
+            if kconfiglib.expr_value(cond) and sym.visibility:
+                if sym.user_value == 0:
+                    break
+                return sym
+        for sym in self.syms:
+            if sym.visibility and sym.user_value is None:
+                return sym
+        for sym in reversed(priority):
+            if sym.visibility:
+                return sym
+        return None
+
+
+NEW_CHOICE_SEMANTICS = (6, 11)
+
+# --------------------------------------------------------------------------- reading .config
+
+_SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$")
+
+
+def assignments(path: Path) -> list[tuple[str, str]]:
+    """Every assignment in a .config or fragment, in file order; 'n' for '# ... is not set'.
+
+    String values are unquoted. Reads .xz files directly.
+    """
+    opener = lzma.open if path.suffix == ".xz" else open
+    out: list[tuple[str, str]] = []
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:  # type: ignore[operator]
+            for line in f:
+                line = line.rstrip("\n")
+                if m := _SET.match(line):
+                    raw = m.group(2)
+                    if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
+                        raw = kconfiglib.unescape(raw[1:-1])
+                    out.append((m.group(1), raw))
+                elif m := _UNSET.match(line):
+                    out.append((m.group(1), "n"))
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise UserError(f"{path}: cannot read config: {e}", "check the path") from None
+    return out
+
+
+def read_config(path: Path) -> dict[str, str]:
+    """{symbol: value} of a .config or fragment; later assignments win, as in Kbuild's conf."""
+    return dict(assignments(path))
+
+
+def fragment_line(symbol: str, value: str, kind: str) -> str:
+    """One .config line; strings are escaped so no value can inject a line."""
+    if value == "n" and kind in ("bool", "tristate", "unknown"):
+        return f"# CONFIG_{symbol} is not set"
+    if kind == "string":
+        return f'CONFIG_{symbol}="{kconfiglib.escape(value)}"'
+    if "\n" in value or "\r" in value:
+        raise UserError(f"CONFIG_{symbol}: value contains a newline", "remove it")
+    return f"CONFIG_{symbol}={value}"
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One link in the chain that keeps a symbol from its wanted value."""
+
+    symbol: str
+    value: str
+    needed: str
+    kind: str  # depends | select | choice | toolchain | arch | promptless | missing | range
+    location: str  # Kconfig file:line of the symbol's definition
+    detail: str
+    source: str = ""  # where the blocking value came from: base config, fragment, default
+    depth: int = 0
+
+
+@dataclass(frozen=True)
+class Explanation:
+    symbol: str
+    value: str
+    wanted: str
+    summary: str
+    fix: str
+    chain: tuple[Blocker, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol, "value": self.value, "wanted": self.wanted,
+            "summary": self.summary, "fix": self.fix,
+            "chain": [b.__dict__ for b in self.chain],
+        }
+
+
+_TRI = {0: "n", 1: "m", 2: "y"}
+
+
+def _val(sym: Any) -> str:
+    if sym.type in (kconfiglib.BOOL, kconfiglib.TRISTATE):
+        return _TRI[sym.tri_value]
+    return str(sym.str_value)
+
+
+def _loc(sym: Any) -> str:
+    if not sym.nodes:
+        return "(undefined)"
+    node = sym.nodes[0]
+    return f"{node.filename}:{node.linenr}"
+
+
+def _expr(e: Any) -> str:
+    def sc(item: Any) -> str:
+        if item.is_constant if hasattr(item, "is_constant") else False:
+            return str(item.name)
+        if isinstance(item, kconfiglib.Symbol):
+            return f"{item.name}[={_val(item)}]"
+        return kconfiglib.standard_sc_expr_str(item)  # type: ignore[no-any-return]
+
+    return str(kconfiglib.expr_str(e, sc))
+
+
+def _is_probe(sym: Any) -> bool:
+    """A promptless symbol whose defaults are constants: a $(shell)/$(cc-option) result."""
+    if any(n.prompt for n in sym.nodes) or not sym.defaults:
+        return False
+    return all(getattr(d, "is_constant", False) for d, _ in sym.defaults) and any(
+        "$(" in _raw_default_text(n) for n in sym.nodes)
+
+
+def _raw_default_text(node: Any) -> str:
+    try:
+        with open(os.path.join(node.kconfig.srctree, node.filename), errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return ""
+    return "".join(lines[node.linenr - 1: node.linenr + 12])
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class SymbolInfo:
+    name: str
+    type: str  # bool tristate string int hex unknown
+    location: str
+
+
+class KconfigModel:
+    """A parsed Kconfig tree for one arch and toolchain."""
+
+    def __init__(self, kconf: Any) -> None:
+        self._k = kconf
+        self.base_values: dict[str, str] = {}
+        self.requested: dict[str, str] = {}
+
+    # -- parsing
+
+    @classmethod
+    def parse(cls, srctree: Path, env: dict[str, str], version: tuple[int, ...]) -> KconfigModel:
+        with _environment(env), _scratch_cwd():
+            try:
+                kconf = _CompatKconfig(str(srctree / "Kconfig"), warn=False, warn_to_stderr=False,
+                                       suppress_traceback=False)
+            except kconfiglib.KconfigError as e:
+                raise InfraError(f"{srctree}: kconfiglib cannot parse Kconfig: {e}".strip(),
+                                 "report this kernel version as unsupported") from None
+        kconf.choice_priority = {}
+        if version[:2] >= NEW_CHOICE_SEMANTICS:
+            for choice in kconf.unique_choices:
+                choice.__class__ = _Choice611
+        return cls(kconf)
+
+    # -- queries
+
+    def has(self, symbol: str) -> bool:
+        sym = self._k.syms.get(symbol)
+        return bool(sym is not None and sym.nodes)
+
+    def info(self, symbol: str) -> SymbolInfo | None:
+        sym = self._k.syms.get(symbol)
+        if sym is None or not sym.nodes:
+            return None
+        return SymbolInfo(symbol, kconfiglib.TYPE_TO_STR[sym.orig_type] or "unknown", _loc(sym))
+
+    def names(self) -> list[str]:
+        return [s.name for s in self._k.unique_defined_syms]
+
+    def value(self, symbol: str) -> str | None:
+        sym = self._k.syms.get(symbol)
+        return None if sym is None or not sym.nodes else _val(sym)
+
+    # -- configuration
+
+    def load(self, base: Path, fragment: Path | None = None) -> None:
+        """Load the base .config, then the fragment on top (later assignments win)."""
+        self.base_values = read_config(base)
+        self.requested = read_config(fragment) if fragment else {}
+        self._k.choice_priority = {}
+        for i, path in enumerate([base] + ([fragment] if fragment else [])):
+            self._k.load_config(str(path), replace=(i == 0))
+            self._note_choice_order(path)
+
+    def _note_choice_order(self, path: Path) -> None:
+        order = self._k.choice_priority
+        for name, _ in assignments(path):
+            sym = self._k.syms.get(name)
+            if sym is None or sym.choice is None:
+                continue
+            members = order.setdefault(sym.choice, list(sym.choice.syms))
+            members.remove(sym)
+            members.insert(0, sym)
+            sym.choice._rec_invalidate()
+
+    def write(self, path: Path) -> None:
+        self._k.write_config(str(path), save_old=False)
+
+    def values(self) -> dict[str, str]:
+        """Every written symbol's value, as the C tools would write it (n for 'not set')."""
+        out: dict[str, str] = {}
+        for sym in self._k.unique_defined_syms:
+            if sym.config_string:
+                out[sym.name] = _val(sym)
+        return out
+
+    # -- explanation
+
+    def explain(self, symbol: str, wanted: str) -> Explanation:
+        sym = self._k.syms.get(symbol)
+        if sym is None or not sym.nodes:
+            return Explanation(symbol, "(missing)", wanted,
+                               f"{symbol} does not exist in this kernel", "check the name or the "
+                               "kernel version; gate it with when: kernel", ())
+        chain: list[Blocker] = []
+        self._why(sym, wanted, 0, chain, set())
+        value = _val(sym)
+        if not chain:
+            summary = f"{symbol}={value}, wanted {wanted}; no blocking dependency found"
+            return Explanation(symbol, value, wanted, summary,
+                               f"set {symbol}={wanted} in the profile", ())
+        root = chain[-1]
+        summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
+            b.detail for b in chain if b.depth == max(c.depth for c in chain))
+        return Explanation(symbol, value, wanted, summary, self._fix(root), tuple(chain))
+
+    def _source(self, name: str) -> str:
+        if name in self.requested:
+            return "fragment (profile)"
+        if name in self.base_values:
+            return "base config"
+        return "Kconfig default"
+
+    def _fix(self, root: Blocker) -> str:
+        if root.kind == "toolchain":
+            return (f"{root.symbol} is a compiler probe that failed for this toolchain: "
+                    "use a toolchain that supports it, or waive the requirement")
+        if root.kind == "arch":
+            return f"not available on this arch: waive it here or limit it with when: arch"
+        if root.kind == "missing":
+            return f"{root.symbol} does not exist in this kernel"
+        if root.needed == "n":
+            return f"set {root.symbol}: n in the profile (now {root.value}, from {root.source})"
+        return f"set {root.symbol}: {root.needed} in the profile (now {root.value}, " \
+               f"from {root.source})"
+
+    def _add(self, chain: list[Blocker], sym: Any, needed: str, kind: str, detail: str,
+             depth: int) -> None:
+        chain.append(Blocker(sym.name, _val(sym), needed, kind, _loc(sym), detail,
+                             self._source(sym.name), depth))
+
+    def _why(self, sym: Any, wanted: str, depth: int, chain: list[Blocker], seen: set[str]) -> None:
+        if sym.name in seen or depth > 5:
+            return
+        seen.add(sym.name)
+        value = _val(sym)
+        want_on = wanted not in ("n",)
+        if sym.type not in (kconfiglib.BOOL, kconfiglib.TRISTATE):
+            self._why_value(sym, wanted, depth, chain, seen)
+            return
+        if not want_on:
+            # Wanted off but on: something selects it, or it has no prompt and defaults on.
+            selectors = [s for s in kconfiglib.expr_items(sym.rev_dep)
+                         if isinstance(s, kconfiglib.Symbol) and s.tri_value]
+            if selectors and sym.rev_dep and kconfiglib.expr_value(sym.rev_dep):
+                for s in selectors:
+                    if s.tri_value and s is not self._k.modules:
+                        self._add(chain, s, "n", "select", f"{s.name}={_val(s)} selects "
+                                  f"{sym.name} ({_loc(s)})", depth)
+                        self._why(s, "n", depth + 1, chain, seen)
+                return
+            if not any(n.prompt for n in sym.nodes):
+                self._add(chain, sym, "n", "promptless", f"{sym.name} has no prompt and "
+                          f"defaults to {value} ({_loc(sym)})", depth)
+            return
+        # Wanted on.
+        dep_value = kconfiglib.expr_value(sym.direct_dep)
+        need = 2 if wanted == "y" else 1
+        if dep_value < need:
+            self._why_expr(sym.direct_dep, need, depth, chain, seen,
+                           f"{sym.name} depends on {_expr(sym.direct_dep)}")
+            return
+        if sym.choice is not None:
+            sel = sym.choice.selection
+            if sel is not None and sel is not sym:
+                self._add(chain, sel, "n", "choice",
+                          f"choice '{_prompt(sym.choice)}' has {sel.name}=y "
+                          f"(from {self._source(sel.name)}), which excludes {sym.name}", depth)
+                return
+        prompts = [n for n in sym.nodes if n.prompt]
+        if not prompts:
+            selectors = [s for s in kconfiglib.expr_items(sym.rev_dep)
+                         if isinstance(s, kconfiglib.Symbol) and not s.is_constant]
+            if _is_probe(sym):
+                chain.append(Blocker(sym.name, value, wanted, "toolchain", _loc(sym),
+                                     f"{sym.name}={value}: the compiler probe at {_loc(sym)} "
+                                     "failed for this toolchain", "toolchain probe", depth))
+                return
+            arch_only = selectors and all(
+                s.nodes and s.nodes[0].filename.startswith("arch/") for s in selectors)
+            kind = "arch" if arch_only or not selectors else "promptless"
+            names = ", ".join(sorted({s.name for s in selectors})[:6]) or "nothing"
+            chain.append(Blocker(sym.name, value, wanted, kind, _loc(sym),
+                                 f"{sym.name} has no prompt; only selected by {names}, none set",
+                                 self._source(sym.name), depth))
+            return
+        for node in prompts:
+            cond = node.prompt[1]
+            if kconfiglib.expr_value(cond) < need:
+                self._why_expr(cond, need, depth, chain, seen,
+                               f"{sym.name}'s prompt is hidden unless {_expr(cond)}")
+                return
+
+    def _why_value(self, sym: Any, wanted: str, depth: int, chain: list[Blocker],
+                   seen: set[str]) -> None:
+        if not kconfiglib.expr_value(sym.direct_dep):
+            self._why_expr(sym.direct_dep, 2, depth, chain, seen,
+                           f"{sym.name} depends on {_expr(sym.direct_dep)}")
+            return
+        for low, high, cond in sym.ranges:
+            if kconfiglib.expr_value(cond):
+                self._add(chain, sym, wanted, "range",
+                          f"{sym.name} is limited to {low.str_value}..{high.str_value} "
+                          f"({_loc(sym)})", depth)
+                return
+
+    def _why_expr(self, expr: Any, need: int, depth: int, chain: list[Blocker], seen: set[str],
+                  detail: str) -> None:
+        """Find the terms of a dependency expression that keep it below ``need``."""
+        terms = kconfiglib.split_expr(expr, kconfiglib.AND)
+        blocking = [t for t in terms if kconfiglib.expr_value(t) < need]
+        first = True
+        for term in blocking:
+            for sub, want in _term_causes(term, need):
+                if getattr(sub, "is_constant", False):
+                    continue
+                if first:
+                    self._add(chain, sub, want, "depends", f"{detail}: {sub.name}={_val(sub)}"
+                              f" but {want} is needed", depth)
+                    first = False
+                else:
+                    self._add(chain, sub, want, "depends", f"also {sub.name}={_val(sub)}, "
+                              f"{want} needed", depth)
+                self._why(sub, want, depth + 1, chain, seen)
+
+
+def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
+    """Symbols in a failing term and the value each should have."""
+    if isinstance(term, kconfiglib.Symbol):
+        return [(term, "y" if need == 2 else "m")]
+    if isinstance(term, tuple):
+        op = term[0]
+        if op is kconfiglib.NOT and isinstance(term[1], kconfiglib.Symbol):
+            return [(term[1], "n")]
+        if op is kconfiglib.OR:
+            out: list[tuple[Any, str]] = []
+            for t in kconfiglib.split_expr(term, kconfiglib.OR):
+                out.extend(_term_causes(t, need))
+            return out[:1]  # one alternative is enough to name
+        if op is kconfiglib.AND:
+            out = []
+            for t in kconfiglib.split_expr(term, kconfiglib.AND):
+                if kconfiglib.expr_value(t) < need:
+                    out.extend(_term_causes(t, need))
+            return out
+        if op in (kconfiglib.EQUAL, kconfiglib.UNEQUAL) and isinstance(term[1], kconfiglib.Symbol):
+            want = term[2].str_value if op is kconfiglib.EQUAL else f"not {term[2].str_value}"
+            return [(term[1], want)]
+    return []
+
+
+def _prompt(sc: Any) -> str:
+    for n in sc.nodes:
+        if n.prompt:
+            return str(n.prompt[0])
+    return "(no prompt)"
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _scratch_cwd() -> Iterator[None]:
+    """$(cc-option) probes create .tmp_$$ folders in the working directory, as under O=."""
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="kbuild-py-kconfig-") as tmp:
+        os.chdir(tmp)
+        try:
+            yield
+        finally:
+            os.chdir(old)

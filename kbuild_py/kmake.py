@@ -1,0 +1,57 @@
+"""Invoking Kbuild: argv lists only, never a shell; output to a log; failures summarised."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import InfraError
+
+_ERROR_LINE = re.compile(r"(error|Error \d+|undefined reference|fatal|\*\*\*)", re.I)
+
+
+def make_argv(tree: Path, objdir: Path, variables: dict[str, str], targets: list[str],
+              jobs: int | None = None) -> list[str]:
+    argv = ["make", "-C", str(tree), f"O={objdir}"]
+    if jobs:
+        argv.append(f"-j{jobs}")
+    argv += [f"{k}={v}" for k, v in sorted(variables.items())]
+    return argv + targets
+
+
+def run_make(argv: list[str], log: Path, env: dict[str, str] | None = None,
+             on_line: Callable[[str], None] | None = None, what: str = "make") -> None:
+    """Run make, streaming its output to ``log``; on failure raise with the failing lines."""
+    if shutil.which("make") is None:
+        raise InfraError("make not found on PATH", "apt-get install make (build-essential)")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env["LC_ALL"] = "C"
+    tail: list[str] = []
+    with open(log, "a", encoding="utf-8") as f:
+        f.write("$ " + " ".join(argv) + "\n")
+        f.flush()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env=full_env, text=True, errors="replace")
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                f.write(line)
+                if _ERROR_LINE.search(line):
+                    tail.append(line.rstrip())
+                    tail = tail[-12:]
+                if on_line:
+                    on_line(line)
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    if rc != 0:
+        shown = "; ".join(tail[-3:]) if tail else "no error line recognised"
+        raise InfraError(f"{what} failed (exit {rc}): {shown}", f"full log: {log}")

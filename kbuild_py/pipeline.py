@@ -1,0 +1,112 @@
+"""The fixed sequence of named steps: tree -> config (configure + verify) -> build -> collect.
+
+Each step can run alone (SCons runs them as separate actions) and reads what earlier steps
+left in out/<p>/stamps/. Used by both the CLI and the SConstruct.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import report as render
+from .build import build
+from .collect import collect
+from .configure import configure
+from .errors import RequirementsUnmet, UserError
+from .fsutil import atomic_write, exclusive_lock, sha256_text, write_json
+from .plan import BuildPlan
+from .profile import SourcePin
+from .resolve import cmdline, sysctl_conf
+from .source import HashCache, KernelTree, materialise
+from .toolchain import detect
+from .verify import Report, verify
+
+
+def source_identity(pin: SourcePin, out_root: Path) -> str:
+    """Cheap identity of the source for SCons signatures: no extraction, no full hash twice."""
+    if pin.kind == "url":
+        return f"sha256:{pin.sha256}"
+    if pin.kind == "tree":
+        return f"tree:{Path(pin.location).resolve()}"
+    tarball = Path(pin.location)
+    if not tarball.is_file():
+        raise UserError(f"source tarball {tarball}: no such file",
+                        "install it (apt-get install linux-source-6.12) or set source=")
+    return "sha256:" + HashCache(out_root / "cache" / "hashes.json").sha256(tarball)
+
+
+def inputs_digest(plan: BuildPlan) -> str:
+    """Content signature of every input that shapes the config: profile files, toolchain."""
+    from . import catalog
+
+    parts = [p.read_text() for p in plan.profile.files]
+    parts.append((catalog.folder("toolchains") / f"{plan.toolchain.name}.yaml").read_text())
+    parts.append((catalog.folder("arches") / f"{plan.arch.name}.yaml").read_text())
+    parts.append(detect(plan.toolchain, plan.arch.name).key())
+    return sha256_text("\n".join(parts))
+
+
+def step_tree(plan: BuildPlan) -> KernelTree:
+    tree = materialise(plan.source, plan.paths.root)
+    write_json(plan.paths.stamps / "tree.json",
+               {"path": str(tree.path), "version": list(tree.version),
+                "version_text": tree.version_text, "identity": tree.identity,
+                "owned": tree.owned})
+    return tree
+
+
+def load_tree(plan: BuildPlan) -> KernelTree:
+    stamp = plan.paths.stamps / "tree.json"
+    try:
+        d = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return step_tree(plan)
+    tree = KernelTree(Path(d["path"]), tuple(d["version"]), d["version_text"], d["identity"],
+                      d["owned"])
+    return tree if (tree.path / "Makefile").is_file() else step_tree(plan)
+
+
+def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
+    """Configure and verify; reports are written before an unmet requirement is raised."""
+    tree = load_tree(plan)
+    configured = configure(plan, tree)
+    family = (plan.toolchain.family, plan.toolchain.name)
+    atomic_write(plan.paths.profile / "cmdline", cmdline(plan.profile, tree.version, family))
+    atomic_write(plan.paths.profile / "sysctl.conf",
+                 sysctl_conf(plan.profile, tree.version, family))
+    result = verify(plan.profile, configured.resolved, configured.final, configured.model,
+                    kernel=tree.version_text, toolchain=configured.toolchain.cc_version_text,
+                    config=str(plan.paths.config),
+                    mismatches=[m.__dict__ for m in configured.mismatches])
+    render.write_all(result, plan.paths.profile)
+    print(render.text(result), end="")
+    if strict and result.failed:
+        raise RequirementsUnmet(
+            f"profile {plan.profile.name}: {len(result.failed)} required option(s) did not "
+            f"stick: {', '.join(c.symbol for c in result.failed[:5])}",
+            f"see {plan.paths.profile / 'report.txt'} for the reasons and fixes")
+    return result
+
+
+def step_build(plan: BuildPlan) -> None:
+    tree = load_tree(plan)
+    built = build(plan, tree)
+    write_json(plan.paths.stamps / "build.json",
+               {"image": str(built.image), "argv": list(built.argv)})
+
+
+def step_collect(plan: BuildPlan, command: list[str]) -> Path:
+    from .build import Built
+
+    tree = load_tree(plan)
+    stamp = json.loads((plan.paths.stamps / "build.json").read_text())
+    b = plan.paths.build.resolve()
+    built = Built(Path(stamp["image"]), b / "vmlinux", b / "System.map", False,
+                  tuple(stamp["argv"]))
+    return collect(plan, tree, detect(plan.toolchain, plan.arch.name), built, command)
+
+
+def locked(plan: BuildPlan):  # type: ignore[no-untyped-def]
+    return exclusive_lock(plan.paths.lock, f"profile {plan.profile.name}")

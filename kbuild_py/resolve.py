@@ -1,0 +1,111 @@
+"""Resolve a Profile for one kernel (version, arch, toolchain) into the requirements that apply,
+and render the merged fragment. Pure: the Kconfig model is only asked which symbols exist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import UserError
+from .kconfig import SymbolInfo, fragment_line
+from .profile import Param, Profile, Requirement, Version, parse_version
+
+
+class SymbolTable(Protocol):
+    def info(self, symbol: str) -> SymbolInfo | None: ...
+    def names(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Resolved:
+    requirement: Requirement
+    symbol: str  # the name in this kernel (after renames)
+    applicable: bool
+    reason: str = ""  # why not applicable
+    kind: str = "unknown"  # Kconfig type of the symbol
+
+
+def resolve(profile: Profile, version: Version, toolchain: tuple[str, str],
+            symbols: SymbolTable) -> list[Resolved]:
+    """Every requirement, each either applicable (symbol exists here) or not, with the reason.
+
+    A symbol missing from a kernel inside the profile's newest supported version is an error
+    (a typo or a stale name); in an older kernel it is reported as not applicable.
+    """
+    out: list[Resolved] = []
+    newest = profile.kernel.max
+    strict = newest is None or version[:2] >= parse_version(newest)[:2]
+    unknown: list[str] = []
+    for req in profile.requirements.values():
+        name = req.symbol_for(version)
+        if req.when:
+            why_not = req.when.why_not(profile.arch, version, toolchain)
+            if why_not:
+                out.append(Resolved(req, name, False, why_not))
+                continue
+        info = symbols.info(name)
+        if info is None:
+            if strict:
+                unknown.append(f"{req.origin}: options.{req.symbol}: unknown symbol "
+                               f"CONFIG_{name} in this kernel")
+                continue
+            out.append(Resolved(req, name, False,
+                                f"CONFIG_{name} does not exist in this kernel"))
+            continue
+        out.append(Resolved(req, name, True, kind=info.type))
+    if unknown:
+        from . import catalog
+
+        first = unknown[0]
+        sym = first.rsplit("CONFIG_", 1)[1].split(" ")[0]
+        hint = catalog.suggest(sym, symbols.names()).strip(" ()") or (
+            "check the name, or gate it with when: kernel / arch")
+        more = f" (+{len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise UserError(first + more, hint)
+    return out
+
+
+def fragment(profile: Profile, resolved: list[Resolved]) -> str:
+    """The merged fragment, usable as it is by merge_config.sh, Yocto and Kleaf."""
+    lines = [f"# kbuild-py fragment for profile {profile.name}",
+             "# generated: edit the profile, not this file"]
+    for r in sorted(resolved, key=lambda r: r.symbol):
+        if not r.applicable:
+            continue
+        value = r.requirement.fragment_value()
+        if value is None:
+            continue
+        lines.append(fragment_line(r.symbol, value, r.kind))
+    return "\n".join(lines) + "\n"
+
+
+def _params(params: dict[str, Param], arch: str, version: Version,
+            toolchain: tuple[str, str]) -> list[Param]:
+    return [p for p in params.values()
+            if not (p.when and p.when.why_not(arch, version, toolchain))]
+
+
+def cmdline(profile: Profile, version: Version, toolchain: tuple[str, str]) -> str:
+    """Kernel command line, one line, ready for a bootloader."""
+    return " ".join(p.render_cmdline()
+                    for p in _params(profile.cmdline, profile.arch, version, toolchain)) + "\n"
+
+
+def sysctl_conf(profile: Profile, version: Version, toolchain: tuple[str, str]) -> str:
+    """A sysctl.d file: each setting with its reason."""
+    lines = [f"# kbuild-py: sysctl settings of profile {profile.name}"]
+    for p in _params(profile.sysctl, profile.arch, version, toolchain):
+        lines.append(f"# {p.why}")
+        lines.append(f"{p.name} = {p.value if p.value is not None else ''}")
+    return "\n".join(lines) + "\n"
+
+
+def resolve_without_tree(profile: Profile, version: Version, toolchain: tuple[str, str],
+                         config: dict[str, str]) -> list[Resolved]:
+    """Without a Kconfig tree only conditions decide applicability; types are unknown."""
+    out = []
+    for req in profile.requirements.values():
+        name = req.symbol_for(version)
+        why_not = req.when.why_not(profile.arch, version, toolchain) if req.when else None
+        out.append(Resolved(req, name, why_not is None, why_not or ""))
+    return out

@@ -1,0 +1,128 @@
+"""The SCons side: one chain of targets per profile, fingerprinted by content, never by the tree.
+
+SCons sees stamps and Value() signatures of the inputs (profile files, toolchain identity, source
+pin), so a rerun with nothing changed neither parses Kconfig nor starts make. Kbuild does the
+fine-grained incrementality inside the build step.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import KbuildError
+
+
+def _report(e: KbuildError) -> int:
+    print(f"kbuild-py: {e.kind}: {e.one_line()}", file=sys.stderr)
+    return e.exit_code
+
+
+def _action(fn: Callable[[], object], label: str) -> Any:
+    def run(target: Any, source: Any, env: Any) -> int:
+        try:
+            fn()
+        except KbuildError as e:
+            return _report(e)
+        return 0
+
+    from SCons.Script import Action
+
+    return Action(run, f"kbuild-py: {label}")
+
+
+def declare(arguments: dict[str, str], root: str) -> None:
+    """Declare variables, help and the target chain for the chosen profile."""
+    from SCons.Script import (
+        Alias,
+        AlwaysBuild,
+        Clean,
+        Default,
+        Environment,
+        Exit,
+        Help,
+        NoClean,
+        Precious,
+        SConsignFile,
+        Value,
+        Variables,
+    )
+
+    from .pipeline import (
+        inputs_digest,
+        locked,
+        source_identity,
+        step_build,
+        step_collect,
+        step_config,
+        step_tree,
+    )
+    from .plan import make_plan
+    from .source import parse_source_arg
+
+    variables = Variables(None, arguments)
+    variables.Add("profile", "profile name (profiles/<name>.yaml) or path to a YAML file",
+                  "qemu-x86_64")
+    variables.Add("source", "kernel tarball, tree, or URL#sha256=<hex> (default: the "
+                  "profile's pin)", "")
+    variables.Add("jobs", "parallel jobs given to make (SCons itself runs one step at a time)",
+                  str(os.cpu_count() or 1))
+    variables.Add("out", "output folder", "out")
+    variables.Add("strict", "1: unmet required options fail the build; 0: report only", "1")
+    env = Environment(variables=variables, ENV=os.environ, tools=[])
+    Help("kbuild-py: scons profile=<name> [config|build|collect]\n\n"
+         "Targets: config (verified .config and report), build (kernel), collect (default: "
+         "out/<p>/dist/)\n\nVariables:\n" + variables.GenerateHelpText(env), append=False)
+
+    out = Path(root) / env["out"]
+    out.mkdir(parents=True, exist_ok=True)
+    SConsignFile(str(out / ".sconsign"))
+    try:
+        jobs = int(env["jobs"])
+        if jobs < 1:
+            raise ValueError
+    except ValueError:
+        print(f"kbuild-py: error: jobs={env['jobs']}: not a positive number "
+              "(give jobs=N)", file=sys.stderr)
+        Exit(2)
+    strict = env["strict"] not in ("0", "no", "false")
+    try:
+        source = parse_source_arg(env["source"]) if env["source"] else None
+        plan = make_plan(env["profile"], out.resolve(), source, jobs)
+        src_id = source_identity(plan.source, out.resolve())
+        digest = inputs_digest(plan)
+    except KbuildError as e:
+        Exit(_report(e))
+    paths = plan.paths
+    command = ["scons", f"profile={env['profile']}"] + (
+        [f"source={env['source']}"] if env["source"] else []) + [f"jobs={jobs}"]
+
+    def guarded(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            with locked(plan):
+                return fn()
+        return run
+
+    tree = env.Command(str(paths.stamps / "tree.json"), [Value(src_id)],
+                       _action(guarded(lambda: step_tree(plan)), "tree"))
+    config = env.Command(
+        [str(paths.config), str(paths.profile / "report.json")],
+        [tree[0], Value(digest), Value(str(strict))],
+        _action(guarded(lambda: step_config(plan, strict=strict)), "configure + verify"))
+    build = env.Command(
+        [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path)],
+        [config[0]], _action(guarded(lambda: step_build(plan)), "build"))
+    collect = env.Command(str(paths.dist / "manifest.json"), [build[0]],
+                          _action(guarded(lambda: step_collect(plan, command)), "collect"))
+    Precious(tree, config, build, collect)
+    if plan.source.kind == "tree":
+        AlwaysBuild(build)  # the user's tree may change under us: Kbuild decides
+    Alias("config", config)
+    Alias("build", build)
+    Alias("collect", collect)
+    Default(collect)
+    Clean(collect, [str(paths.profile)])
+    NoClean(str(out / "src"), str(out / "cache"))

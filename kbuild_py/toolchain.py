@@ -1,0 +1,136 @@
+"""Toolchains and arches as data (toolchains/*.yaml, arches/*.yaml), and their detection."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from functools import cache
+
+from . import catalog
+from .errors import InfraError, UserError
+from .profile import parse_version
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    srcarch: str
+    image_target: str
+    image_path: str
+    clang_target: str = ""
+    qemu: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    name: str
+    family: str
+    arches: tuple[str, ...]
+    tools: dict[str, str] = field(compare=False, hash=False)
+    make_vars: dict[str, str] = field(compare=False, hash=False)
+    kconfig_env: dict[str, str] = field(compare=False, hash=False)
+    min_version: str = "0"
+    packages: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def expand(self, text: str, arch: Arch) -> str:
+        return text.replace("{clang_target}", arch.clang_target)
+
+
+@dataclass(frozen=True)
+class ToolchainIdentity:
+    """What the toolchain is on this machine: versions as the tools report them."""
+
+    name: str
+    family: str
+    cc_version_text: str
+    version: str
+    ld_version_text: str
+
+    def key(self) -> str:
+        return f"{self.name}|{self.cc_version_text}|{self.ld_version_text}"
+
+
+def load_arch(name: str) -> Arch:
+    path = catalog.find("arches", name, "arch")
+    data = catalog.load_validated(path, "arch", "arch").data
+    return Arch(name=data["name"], srcarch=data["srcarch"], image_target=data["image"]["target"],
+                image_path=data["image"]["path"], clang_target=data.get("clang_target", ""),
+                qemu=data.get("qemu", {}))
+
+
+def load_toolchain(name: str) -> Toolchain:
+    path = catalog.find("toolchains", name, "toolchain")
+    data = catalog.load_validated(path, "toolchain", "toolchain").data
+    return Toolchain(
+        name=data["name"], family=data["family"], arches=tuple(data["arches"]),
+        tools=dict(data["tools"]), make_vars=dict(data.get("make_vars", {})),
+        kconfig_env=dict(data.get("kconfig_env", {})), min_version=data["version"]["min"],
+        packages=dict(data.get("packages", {})),
+    )
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30,
+                             env={"LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    except OSError as e:
+        raise InfraError(f"cannot run {argv[0]}: {e}") from None
+    return (out.stdout.splitlines() or [""])[0].strip()
+
+
+@cache
+def detect(tc: Toolchain, arch_name: str) -> ToolchainIdentity:
+    """Check every tool is installed and new enough; name the package when one is missing."""
+    if arch_name not in tc.arches:
+        raise UserError(
+            f"toolchains/{tc.name}.yaml: toolchain {tc.name} does not target {arch_name}",
+            f"it targets {', '.join(tc.arches)}; pick another toolchain in the profile")
+    for var, tool in tc.tools.items():
+        if shutil.which(tool) is None:
+            package = tc.packages.get(tool)
+            install = f"apt-get install {package}" if package else "install it"
+            raise InfraError(
+                f"toolchain {tc.name}: {var}={tool} not found on PATH", f"{install}, then rerun")
+    cc_text = _first_line([tc.tools["CC"], "--version"]).replace("#", "")
+    m = re.search(r"(\d+\.\d+(?:\.\d+)?)", cc_text)
+    version = m.group(1) if m else "0"
+    if parse_version(version) < parse_version(tc.min_version):
+        raise InfraError(
+            f"toolchain {tc.name}: {tc.tools['CC']} is {version}, older than {tc.min_version}",
+            "install a newer compiler")
+    ld_text = _first_line([tc.tools["LD"], "--version"])
+    return ToolchainIdentity(tc.name, tc.family, cc_text, version, ld_text)
+
+
+def kconfig_environment(tc: Toolchain, ident: ToolchainIdentity, arch: Arch, srctree: str,
+                        kernelversion: str) -> dict[str, str]:
+    """The environment the kernel's top Makefile exports to Kconfig, for this toolchain.
+
+    Checked against Kbuild on every configure: a difference between kconfiglib's prediction and
+    Kbuild's .config is reported, so a wrong variable here cannot pass silently.
+    """
+    env = {
+        "srctree": srctree,
+        "ARCH": arch.name,
+        "SRCARCH": arch.srcarch,
+        "KERNELVERSION": kernelversion,
+        "CC_VERSION_TEXT": ident.cc_version_text,
+        "CROSS_COMPILE": tc.make_vars.get("CROSS_COMPILE", ""),
+        "RUSTC": "rustc",
+        "BINDGEN": "bindgen",
+        "PAHOLE": "pahole",
+        "CLANG_FLAGS": "",
+    }
+    env.update(tc.tools)
+    env.update({k: tc.expand(v, arch) for k, v in tc.kconfig_env.items()})
+    return env
+
+
+def make_variables(tc: Toolchain, arch: Arch) -> dict[str, str]:
+    """ARCH plus the toolchain's own make variables (CROSS_COMPILE, LLVM, ...)."""
+    out = {"ARCH": arch.name}
+    out.update({k: tc.expand(v, arch) for k, v in tc.make_vars.items()})
+    return out

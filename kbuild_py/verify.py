@@ -1,0 +1,126 @@
+"""verify: the .config Kbuild produced, against the resolved profile. Every miss explained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .kconfig import Explanation, KconfigModel
+from .profile import Profile, Requirement, Waiver
+from .resolve import Resolved
+
+OK, UNMET, WAIVED, NOT_APPLICABLE = "ok", "unmet", "waived", "n/a"
+
+
+@dataclass(frozen=True)
+class Check:
+    symbol: str
+    requirement: Requirement
+    status: str
+    final: str | None
+    note: str = ""
+    explanation: Explanation | None = None
+
+    @property
+    def fails(self) -> bool:
+        return self.status == UNMET and self.requirement.severity == "required"
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.requirement
+        return {
+            "symbol": self.symbol,
+            "requested": r.wanted(),
+            "final": self.final,
+            "status": self.status,
+            "severity": r.severity,
+            "why": r.why,
+            "ref": r.ref,
+            "origin": str(r.origin),
+            "note": self.note,
+            "explanation": self.explanation.to_dict() if self.explanation else None,
+        }
+
+
+@dataclass
+class Report:
+    profile: str
+    kernel: str
+    arch: str
+    toolchain: str
+    config: str
+    checks: list[Check]
+    waivers: list[Waiver]
+    mismatches: list[dict[str, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out = {OK: 0, UNMET: 0, WAIVED: 0, NOT_APPLICABLE: 0}
+        for c in self.checks:
+            out[c.status] += 1
+        return out
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.fails]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "kbuild-py/report/1",
+            "profile": self.profile,
+            "kernel": self.kernel,
+            "arch": self.arch,
+            "toolchain": self.toolchain,
+            "config": self.config,
+            "counts": self.counts(),
+            "passed": not self.failed,
+            "checks": [c.to_dict() for c in self.checks],
+            "waivers": [{"symbol": w.symbol, "reason": w.reason, "origin": str(w.origin),
+                         "replaced": {"requested": w.replaced.wanted(),
+                                      "origin": str(w.replaced.origin)},
+                         "replacement": w.replacement.wanted() if w.replacement else None}
+                        for w in self.waivers],
+            "prediction_mismatches": self.mismatches,
+        }
+
+
+def satisfied(req: Requirement, final: str | None) -> bool:
+    value = final if final is not None else "n"
+    if req.value is not None:
+        return value == req.value
+    if req.one_of:
+        return value in req.one_of
+    try:
+        number = int(value, 0)
+    except ValueError:
+        return False
+    if req.min is not None and number < req.min:
+        return False
+    return not (req.max is not None and number > req.max)
+
+
+def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
+           model: KconfigModel | None, *, kernel: str, toolchain: str, config: str,
+           mismatches: list[dict[str, str]] | None = None) -> Report:
+    """One Check per requirement; with a model, every unmet one carries its explanation."""
+    checks: list[Check] = []
+    for r in resolved:
+        req = r.requirement
+        if not r.applicable:
+            checks.append(Check(r.symbol, req, NOT_APPLICABLE, None, r.reason))
+            continue
+        value = final.get(r.symbol)
+        if satisfied(req, value):
+            note = f"renamed from {req.symbol}" if r.symbol != req.symbol else ""
+            checks.append(Check(r.symbol, req, OK, value, note))
+            continue
+        explanation = None
+        if model is not None:
+            want = req.fragment_value() or "y"
+            explanation = model.explain(r.symbol, want)
+        checks.append(Check(r.symbol, req, UNMET, value,
+                            explanation.summary if explanation else "", explanation))
+    for w in profile.waivers:
+        if w.replacement is None:
+            checks.append(Check(w.symbol, w.replaced, WAIVED, final.get(w.symbol), w.reason))
+    checks.sort(key=lambda c: (c.status != UNMET, c.symbol))
+    return Report(profile.name, kernel, profile.arch, toolchain, config, checks,
+                  list(profile.waivers), mismatches or [])

@@ -1,0 +1,125 @@
+"""YAML loading that fixes YAML's traps for Kconfig data.
+
+- Only safe constructs: the document is composed into nodes and converted by hand, so no tag
+  can build a Python object.
+- Duplicate keys are an error (PyYAML silently keeps the last one).
+- YAML 1.1 booleans (y/n/yes/no/on/off/true/false, unquoted) become Kconfig's "y"/"n".
+- Unquoted integers become int; hex such as 0x1000 stays a string, as Kconfig writes it.
+- Each node's line is recorded by its path, so errors can point at ``file:line``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+_BOOL_WORDS = {
+    "y": "y", "yes": "y", "true": "y", "on": "y",
+    "n": "n", "no": "n", "false": "n", "off": "n",
+}
+_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)$")
+_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)$")
+_NULL = {"", "~", "null", "Null", "NULL"}
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    path: Path
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, key_path: Path_) -> int | None:
+        """Line of the deepest recorded node on ``key_path``."""
+        p = tuple(key_path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get((), None)
+
+    def where(self, key_path: Path_ = ()) -> str:
+        line = self.line_of(key_path)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    value = node.value
+    if node.style is not None:  # quoted or block: always a string
+        return value
+    if value in _NULL:
+        return None
+    low = value.lower()
+    if low in _BOOL_WORDS:
+        return _BOOL_WORDS[low]
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    return value
+
+
+def _convert(node: yaml.Node, path: Path_, doc: Document, source: str) -> Any:
+    doc.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, path + (i,), doc, source) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise UserError(
+                    f"{source}:{key_node.start_mark.line + 1}: a key must be a plain word",
+                    "write keys as plain text",
+                )
+            key = key_node.value
+            if key == "<<":
+                raise UserError(
+                    f"{source}:{key_node.start_mark.line + 1}: YAML merge keys (<<) are not "
+                    "supported", "use 'extends' to share settings between profiles",
+                )
+            if key in out:
+                raise UserError(
+                    f"{source}:{key_node.start_mark.line + 1}: duplicate key '{key}' "
+                    f"(first at line {doc.lines[path + (key,)]})",
+                    "remove one of them: YAML would silently keep only the last",
+                )
+            doc.lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _convert(value_node, path + (key,), doc, source)
+            doc.lines[path + (key,)] = key_node.start_mark.line + 1
+        return out
+    raise UserError(f"{source}: unsupported YAML node", "use plain maps, lists and scalars")
+
+
+def load_document(path: Path, display: str | None = None) -> Document:
+    """Read and convert one YAML file; every failure is a one-line UserError."""
+    source = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{source}: no such file", "check the name or path") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{source}: cannot read: {e}", "check the file") from None
+    doc = Document(path=Path(source), data=None)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = e.problem or e.context or "invalid YAML"
+        hint = "indent with spaces, not tabs" if "\\t" in problem or "\t" in problem else "fix the YAML syntax"
+        raise UserError(f"{source}{line}: invalid YAML: {problem}", hint) from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{source}: invalid YAML: {e}", "fix the YAML syntax") from None
+    if node is None:
+        raise UserError(f"{source}: the file is empty", "see docs/PROFILES.md for the format")
+    doc.data = _convert(node, (), doc, source)
+    return doc
