@@ -8,11 +8,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from . import catalog
 from .build import Built
 from .fsutil import sha256_file
 from .plan import BuildPlan
 from .source import KernelTree
 from .toolchain import ToolchainIdentity
+
+
+def input_files(plan: BuildPlan) -> list[Path]:
+    return [*plan.profile.files, catalog.folder("toolchains") / f"{plan.toolchain.name}.yaml",
+            catalog.folder("arches") / f"{plan.arch.name}.yaml"]
 
 
 def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: Built,
@@ -43,8 +49,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
                        "source_kind": plan.source.kind, "identity": tree.identity},
             "toolchain": {"name": ident.name, "cc": ident.cc_version_text,
                           "ld": ident.ld_version_text},
-            "inputs": {str(p.relative_to(p.parents[1]) if len(p.parents) > 1 else p):
-                       sha256_file(p) for p in plan.profile.files},
+            "inputs": {catalog.display(p): sha256_file(p) for p in input_files(plan)},
             "outputs": {name: sha256_file(work / name) for name in sorted(files)},
             "build_command": list(built.argv),
             "reproduce": command,

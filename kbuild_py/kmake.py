@@ -36,22 +36,26 @@ def run_make(argv: list[str], log: Path, env: dict[str, str] | None = None,
     with open(log, "a", encoding="utf-8") as f:
         f.write("$ " + " ".join(argv) + "\n")
         f.flush()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env=full_env, text=True, errors="replace")
-        assert proc.stdout is not None
         try:
-            for line in proc.stdout:
-                f.write(line)
-                if _ERROR_LINE.search(line):
-                    tail.append(line.rstrip())
-                    tail = tail[-12:]
-                if on_line:
-                    on_line(line)
-            rc = proc.wait()
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    env=full_env, text=True, errors="replace")
+        except OSError as e:
+            raise InfraError(f"cannot start make: {e}", "check that make is installed") from None
+        with proc:
+            assert proc.stdout is not None
+            try:
+                for line in proc.stdout:
+                    f.write(line)
+                    if _ERROR_LINE.search(line):
+                        tail.append(line.rstrip())
+                        tail = tail[-12:]
+                    if on_line:
+                        on_line(line)
+                rc = proc.wait()
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
     if rc != 0:
         shown = "; ".join(tail[-3:]) if tail else "no error line recognised"
         raise InfraError(f"{what} failed (exit {rc}): {shown}", f"full log: {log}")

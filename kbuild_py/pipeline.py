@@ -34,16 +34,18 @@ def source_identity(pin: SourcePin, out_root: Path) -> str:
     if not tarball.is_file():
         raise UserError(f"source tarball {tarball}: no such file",
                         "install it (apt-get install linux-source-6.12) or set source=")
-    return "sha256:" + HashCache(out_root / "cache" / "hashes.json").sha256(tarball)
+    sha = HashCache(out_root / "cache" / "hashes.json").sha256(tarball)
+    if pin.sha256 and sha != pin.sha256:
+        raise UserError(f"source tarball {tarball}: sha256 {sha} does not match the pin "
+                        f"{pin.sha256}", "update the pin if the new tarball is trusted")
+    return "sha256:" + sha
 
 
 def inputs_digest(plan: BuildPlan) -> str:
     """Content signature of every input that shapes the config: profile files, toolchain."""
-    from . import catalog
+    from .collect import input_files
 
-    parts = [p.read_text() for p in plan.profile.files]
-    parts.append((catalog.folder("toolchains") / f"{plan.toolchain.name}.yaml").read_text())
-    parts.append((catalog.folder("arches") / f"{plan.arch.name}.yaml").read_text())
+    parts = [p.read_text() for p in input_files(plan)]
     parts.append(detect(plan.toolchain, plan.arch.name).key())
     return sha256_text("\n".join(parts))
 
