@@ -36,6 +36,7 @@ class _CompatKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     # Choice members in Kbuild's priority order (6.11+): each member read from a config file
     # moves to the front, so the last one read wins (scripts/kconfig/confdata.c).
     choice_priority: dict[Any, list[Any]]
+    srcarch: str
 
     def _tokenize(self, s: str) -> Any:
         tokens = super()._tokenize(s)
@@ -230,6 +231,7 @@ class KconfigModel:
                 raise InfraError(f"{srctree}: kconfiglib cannot parse Kconfig: {e}".strip(),
                                  "report this kernel version as unsupported") from None
         kconf.choice_priority = {}
+        kconf.srcarch = env.get("SRCARCH", "?")
         if version[:2] >= NEW_CHOICE_SEMANTICS:
             for choice in kconf.unique_choices:
                 choice.__class__ = _Choice611
@@ -305,7 +307,9 @@ class KconfigModel:
         root = chain[-1]
         summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
             b.detail for b in chain if b.depth == max(c.depth for c in chain))
-        return Explanation(symbol, value, wanted, summary, self._fix(root), tuple(chain))
+        fix = (f"set {symbol}: y in the profile: a choice member set by the fragment wins"
+               if root.kind == "choice" else self._fix(root))
+        return Explanation(symbol, value, wanted, summary, fix, tuple(chain))
 
     def _source(self, name: str) -> str:
         if name in self.requested:
@@ -318,8 +322,10 @@ class KconfigModel:
         if root.kind == "toolchain":
             return (f"{root.symbol} is a compiler probe that failed for this toolchain: "
                     "use a toolchain that supports it, or waive the requirement")
+        if root.kind == "arch" and root.needed == "n":
+            return "cannot be turned off on this arch: waive it here or limit it with when: arch"
         if root.kind == "arch":
-            return f"not available on this arch: waive it here or limit it with when: arch"
+            return "not available on this arch: waive it here or limit it with when: arch"
         if root.kind == "missing":
             return f"{root.symbol} does not exist in this kernel"
         if root.needed == "n":
@@ -343,16 +349,21 @@ class KconfigModel:
             return
         if not want_on:
             # Wanted off but on: something selects it, or it has no prompt and defaults on.
-            selectors = [s for s in kconfiglib.expr_items(sym.rev_dep)
-                         if isinstance(s, kconfiglib.Symbol) and s.tri_value]
-            if selectors and sym.rev_dep and kconfiglib.expr_value(sym.rev_dep):
-                for s in selectors:
-                    if s.tri_value and s is not self._k.modules:
-                        self._add(chain, s, "n", "select", f"{s.name}={_val(s)} selects "
-                                  f"{sym.name} ({_loc(s)})", depth)
-                        self._why(s, "n", depth + 1, chain, seen)
-                return
-            if not any(n.prompt for n in sym.nodes):
+            active = [t for t in kconfiglib.split_expr(sym.rev_dep, kconfiglib.OR)
+                      if kconfiglib.expr_value(t)]
+            for term in active:
+                sel = term[1] if isinstance(term, tuple) else term
+                if not isinstance(sel, kconfiglib.Symbol) or sel is self._k.modules:
+                    continue
+                if not any(n.prompt for n in sel.nodes) and _loc(sel).startswith("arch/"):
+                    chain.append(Blocker(sel.name, _val(sel), "n", "arch", _loc(sel),
+                                         f"{sel.name} selects {sym.name} unconditionally on "
+                                         "this arch", "arch", depth))
+                    continue
+                self._add(chain, sel, "n", "select",
+                          f"{sel.name}={_val(sel)} selects {sym.name} ({_loc(sel)})", depth)
+                self._why(sel, "n", depth + 1, chain, seen)
+            if not active and not any(n.prompt for n in sym.nodes):
                 self._add(chain, sym, "n", "promptless", f"{sym.name} has no prompt and "
                           f"defaults to {value} ({_loc(sym)})", depth)
             return
@@ -361,7 +372,7 @@ class KconfigModel:
         need = 2 if wanted == "y" else 1
         if dep_value < need:
             self._why_expr(sym.direct_dep, need, depth, chain, seen,
-                           f"{sym.name} depends on {_expr(sym.direct_dep)}")
+                           f"{sym.name} depends on {_expr(sym.direct_dep)}", owner=sym)
             return
         if sym.choice is not None:
             sel = sym.choice.selection
@@ -379,13 +390,18 @@ class KconfigModel:
                                      f"{sym.name}={value}: the compiler probe at {_loc(sym)} "
                                      "failed for this toolchain", "toolchain probe", depth))
                 return
-            arch_only = selectors and all(
-                s.nodes and s.nodes[0].filename.startswith("arch/") for s in selectors)
-            kind = "arch" if arch_only or not selectors else "promptless"
-            names = ", ".join(sorted({s.name for s in selectors})[:6]) or "nothing"
-            chain.append(Blocker(sym.name, value, wanted, kind, _loc(sym),
-                                 f"{sym.name} has no prompt; only selected by {names}, none set",
-                                 self._source(sym.name), depth))
+            if not selectors:
+                chain.append(Blocker(
+                    sym.name, value, wanted, "arch", _loc(sym),
+                    f"{sym.name} has no prompt and nothing in the {self._k.srcarch} Kconfig "
+                    "selects it: this arch does not support it", "arch", depth))
+                return
+            names = ", ".join(sorted({s.name for s in selectors})[:6])
+            chain.append(Blocker(sym.name, value, wanted, "promptless", _loc(sym),
+                                 f"{sym.name} has no prompt; it is only selected by {names}, "
+                                 "none of which is set", self._source(sym.name), depth))
+            for s in selectors[:1]:
+                self._why(s, wanted, depth + 1, chain, seen)
             return
         for node in prompts:
             cond = node.prompt[1]
@@ -408,10 +424,15 @@ class KconfigModel:
                 return
 
     def _why_expr(self, expr: Any, need: int, depth: int, chain: list[Blocker], seen: set[str],
-                  detail: str) -> None:
+                  detail: str, owner: Any = None) -> None:
         """Find the terms of a dependency expression that keep it below ``need``."""
         terms = kconfiglib.split_expr(expr, kconfiglib.AND)
         blocking = [t for t in terms if kconfiglib.expr_value(t) < need]
+        if owner is not None and any(getattr(t, "is_constant", False) for t in blocking):
+            probe = _probe_line(owner)
+            chain.append(Blocker(owner.name, _val(owner), "y", "toolchain", _loc(owner),
+                                 f"{owner.name} depends on a compiler probe that failed for this "
+                                 f"toolchain: {probe}", "toolchain probe", depth))
         first = True
         for term in blocking:
             for sub, want in _term_causes(term, need):
@@ -450,6 +471,17 @@ def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
             want = term[2].str_value if op is kconfiglib.EQUAL else f"not {term[2].str_value}"
             return [(term[1], want)]
     return []
+
+
+def _probe_line(sym: Any) -> str:
+    """The '$(...)' dependency line of a symbol's definition, as written in Kconfig."""
+    for node in sym.nodes:
+        for line in _raw_default_text(node).splitlines()[1:]:
+            if line.strip().startswith(("config ", "menuconfig ", "help")):
+                break
+            if "$(" in line:
+                return f"'{line.strip()}' ({node.filename}:{node.linenr})"
+    return f"a $(...) probe ({_loc(sym)})"
 
 
 def _prompt(sc: Any) -> str:

@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-TARBALL_612 = Path("/usr/src/linux-source-6.12.tar.xz")
-TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
-TEST_OUT = REPO / "out" / ".test"
+from kbtest import REPO, TARBALL_61, TARBALL_612, TEST_OUT
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +56,43 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def jobs() -> int:
     return os.cpu_count() or 1
+
+
+@pytest.fixture(scope="session")
+def kbuild_base(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Kbuild's own output for a config target (tinyconfig, defconfig, ...), cached per session."""
+    from kbuild_py.kmake import make_argv, run_make
+    from kbuild_py.toolchain import load_arch, load_toolchain, make_variables
+
+    made: dict[tuple[str, str, str, str], Path] = {}
+
+    def get(tree, arch: str, tc: str, target: str) -> Path:  # type: ignore[no-untyped-def]
+        key = (str(tree.path), arch, tc, target)
+        if key not in made:
+            objdir = tmp_path_factory.mktemp(f"base-{arch}-{target}")
+            a, t = load_arch(arch), load_toolchain(tc)
+            run_make(make_argv(tree.path, objdir, make_variables(t, a), [target]),
+                     objdir / "make.log")
+            made[key] = objdir / ".config"
+        return made[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def model_for():  # type: ignore[no-untyped-def]
+    """A parsed KconfigModel per (tree, arch, toolchain), cached per session."""
+    from kbuild_py.kconfig import KconfigModel
+    from kbuild_py.toolchain import detect, kconfig_environment, load_arch, load_toolchain
+
+    models: dict[tuple[str, str, str], KconfigModel] = {}
+
+    def get(tree, arch: str, tc: str) -> KconfigModel:  # type: ignore[no-untyped-def]
+        key = (str(tree.path), arch, tc)
+        if key not in models:
+            a, t = load_arch(arch), load_toolchain(tc)
+            env = kconfig_environment(t, detect(t, arch), a, str(tree.path), tree.version_text)
+            models[key] = KconfigModel.parse(tree.path, env, tree.version)
+        return models[key]
+
+    return get

@@ -1,0 +1,120 @@
+"""The SCons chain end to end on the real 6.12 tree: a hardened qemu-x86_64 kernel is built,
+verified and collected; a rerun is a no-op that does not start make; bad input fails in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kbuild_py.fsutil import sha256_file
+
+from kbtest import REPO, TARBALL_612, TEST_OUT
+
+OUT = TEST_OUT.relative_to(REPO)
+
+
+def scons(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["scons", "-Q", *args], cwd=REPO, capture_output=True, text=True,
+                          check=False, timeout=3000)
+
+
+@pytest.mark.kernel
+@pytest.mark.build
+def test_qemu_x86_64_end_to_end(tree612) -> None:  # type: ignore[no-untyped-def]
+    profile_dir = TEST_OUT / "qemu-x86_64"
+    shutil.rmtree(profile_dir, ignore_errors=True)
+
+    first = scons("profile=qemu-x86_64", f"out={OUT}")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for step in ("tree", "configure + verify", "build", "collect"):
+        assert f"kbuild-py: {step}" in first.stdout
+
+    dist = profile_dir / "dist"
+    image = dist / "bzImage"
+    assert image.read_bytes()[0x202:0x206] == b"HdrS", "a real x86 boot image"
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["outputs"]["bzImage"] == sha256_file(image)
+    assert manifest["kernel"]["version"].startswith("6.12.")
+    assert manifest["kernel"]["identity"] == sha256_file(TARBALL_612)
+    assert "profiles/qemu-x86_64.yaml" in manifest["inputs"]
+    assert manifest["reproduce"][:2] == ["scons", "profile=qemu-x86_64"]
+
+    report = json.loads((profile_dir / "report.json").read_text())
+    assert report["passed"] is True
+    assert report["prediction_mismatches"] == [], "kconfiglib and Kbuild agree"
+    statuses = {c["status"] for c in report["checks"]}
+    assert statuses <= {"ok", "waived", "n/a"}
+    assert report["counts"]["ok"] >= 40
+    for check in report["checks"]:
+        if check["status"] != "ok":
+            assert check["note"], f"{check['symbol']}: every non-ok status says why"
+    final = (dist / "config").read_text()
+    assert "CONFIG_STACKPROTECTOR_STRONG=y" in final
+    assert "CONFIG_SLAB_FREELIST_HARDENED=y" in final
+    assert (dist / "config").read_bytes() == (profile_dir / "build" / ".config").read_bytes()
+
+    # Nothing changed: no step runs, make is not started.
+    log = profile_dir / "build.log"
+    before = log.stat().st_mtime_ns
+    again = scons("profile=qemu-x86_64", f"out={OUT}")
+    assert again.returncode == 0
+    assert "kbuild-py:" not in again.stdout, again.stdout
+    assert log.stat().st_mtime_ns == before
+    assert scons("-q", "profile=qemu-x86_64", f"out={OUT}").returncode == 0, "up to date"
+
+    cleaned = scons("-c", "profile=qemu-x86_64", f"out={OUT}")
+    assert cleaned.returncode == 0
+    assert not profile_dir.exists()
+    assert (TEST_OUT / "src").is_dir(), "the shared source tree is kept"
+
+
+def test_help_lists_variables() -> None:
+    out = scons("-h")
+    assert out.returncode == 0
+    for var in ("profile:", "source:", "jobs:", "out:", "strict:"):
+        assert var in out.stdout
+
+
+def _bad(tmp_path: Path, *args: str) -> str:
+    out = f"out={tmp_path / 'out'}"
+    r = scons(*args, out)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
+    assert len(errors) == 1, r.stderr
+    profile_dirs = [p for p in (tmp_path / "out").iterdir() if p.name not in (".sconsign.dblite", "cache")]
+    assert profile_dirs == [], "nothing written for bad input"
+    return errors[0]
+
+
+def test_unknown_profile(tmp_path: Path) -> None:
+    line = _bad(tmp_path, "profile=qemu-x86-64")
+    assert "unknown profile 'qemu-x86-64' (did you mean 'qemu-x86_64'?)" in line
+
+
+def test_missing_source(tmp_path: Path) -> None:
+    line = _bad(tmp_path, "profile=qemu-x86_64", f"source={tmp_path}/linux.tar.xz")
+    assert f"source={tmp_path}/linux.tar.xz: no such file or directory" in line
+
+
+def test_unparsable_yaml(tmp_path: Path) -> None:
+    bad = tmp_path / "vendor.yaml"
+    bad.write_text("schema_version: 1\nname: vendor\noptions: [\n")
+    line = _bad(tmp_path, f"profile={bad}")
+    assert f"{bad}:4: invalid YAML" in line
+
+
+def test_checksum_mismatch(tmp_path: Path) -> None:
+    if not TARBALL_612.is_file():
+        pytest.skip("linux-source-6.12 not installed")
+    vendor = tmp_path / "vendor.yaml"
+    vendor.write_text(
+        "schema_version: 1\nname: vendor\nextends: [qemu-x86_64]\n"
+        f"source: {{tarball: {TARBALL_612}, sha256: '{'0' * 64}'}}\n")
+    line = _bad(tmp_path, f"profile={vendor}")
+    assert "does not match the pin " + "0" * 64 in line
