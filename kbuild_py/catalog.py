@@ -81,39 +81,40 @@ def _describe(err: jsonschema.ValidationError) -> str:
     """A human message for one schema error, with did-you-mean for unknown keys."""
     v = err.validator
     sch = err.schema if isinstance(err.schema, dict) else {}
+    expected: Any = err.validator_value
     if v == "additionalProperties" and isinstance(err.instance, dict):
         allowed = set(sch.get("properties", {}))
         extra = [k for k in err.instance if k not in allowed]
         key = extra[0] if extra else "?"
         return f"unknown key '{key}'{suggest(key, allowed)}"
-    if v == "required":
-        missing = [k for k in err.validator_value if k not in err.instance]
+    if v == "required" and isinstance(err.instance, dict):
+        missing = [k for k in expected if k not in err.instance]
         return f"missing key '{missing[0]}'" if missing else err.message
     if v == "const":
-        return f"must be {err.validator_value!r}, not {err.instance!r}"
+        return f"must be {expected!r}, not {err.instance!r}"
     if v == "enum":
-        return f"must be one of {', '.join(map(str, err.validator_value))}, not {err.instance!r}"
+        return f"must be one of {', '.join(map(str, expected))}, not {err.instance!r}"
     if v == "type":
-        return f"must be {err.validator_value}, not {type(err.instance).__name__} {err.instance!r}"
+        return f"must be {expected}, not {type(err.instance).__name__} {err.instance!r}"
     if v == "pattern" and "propertyNames" in err.schema_path:
-        return f"bad name {err.instance!r} (must match {err.validator_value})"
+        return f"bad name {err.instance!r} (must match {expected})"
     if v == "pattern":
-        if err.validator_value in ("\\S",):
+        if expected in ("\\S",):
             return "must not be blank"
-        if "\\n" in err.validator_value:
+        if "\\n" in expected:
             return f"{err.instance!r} must not contain newlines, quotes or backslashes"
-        return f"{err.instance!r} does not match {err.validator_value}"
+        return f"{err.instance!r} does not match {expected}"
     if v == "minLength":
         return "must not be blank"
-    if v == "anyOf" and "required" in str(err.validator_value):
-        keys = sorted({next(iter(s["required"])) for s in err.validator_value})
+    if v == "anyOf" and "required" in str(expected):
+        keys = sorted({next(iter(s["required"])) for s in expected})
         return f"needs one of: {', '.join(keys)}"
     if v == "oneOf":
         patterns = [e for e in err.context if e.validator == "pattern"]
         if patterns:
             return _describe(patterns[0])
-        return "is not one of the accepted forms: " + sch.get("description", "see the schema")
-    return err.message
+        return "is not one of the accepted forms: " + str(sch.get("description", "the schema"))
+    return str(err.message)
 
 
 def validate(doc: Document, schema_name: str, what: str) -> None:
@@ -139,7 +140,8 @@ def validate(doc: Document, schema_name: str, what: str) -> None:
         if "propertyNames" in err.schema_path:
             path = path + [str(err.instance)]
         elif err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = (err.schema or {}).get("properties", {})  # type: ignore[union-attr]
+            schema_ = err.schema if isinstance(err.schema, dict) else {}
+            allowed = schema_.get("properties", {})
             path = path + [next((k for k in err.instance if k not in allowed), "?")]
         parts.append(f"{doc.where(tuple(path))}: {_dotted(path)}: {_describe(err)}")
     more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""

@@ -9,14 +9,19 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import KbuildError, UserError
+
+if TYPE_CHECKING:
+    from .plan import BuildPlan
 
 EXIT_OK, EXIT_UNMET, EXIT_USER, EXIT_INFRA = 0, 1, 2, 3
 
 
-def _plan(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _plan(args: argparse.Namespace) -> BuildPlan:
     from .plan import make_plan
     from .source import parse_source_arg
 
@@ -158,10 +163,11 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _lock(plan):  # type: ignore[no-untyped-def]
+def _lock(plan: BuildPlan) -> AbstractContextManager[None]:
     from .pipeline import locked
 
-    return locked(plan)
+    lock: AbstractContextManager[None] = locked(plan)
+    return lock
 
 
 def parser() -> argparse.ArgumentParser:

@@ -92,7 +92,7 @@ def assignments(path: Path) -> list[tuple[str, str]]:
     opener = lzma.open if path.suffix == ".xz" else open
     out: list[tuple[str, str]] = []
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as f:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
             for line in f:
                 line = line.rstrip("\n")
                 if m := _SET.match(line):
@@ -320,8 +320,8 @@ class KconfigModel:
 
     def _fix(self, root: Blocker) -> str:
         if root.kind == "toolchain":
-            return (f"{root.symbol} is a compiler probe that failed for this toolchain: "
-                    "use a toolchain that supports it, or waive the requirement")
+            return (f"{root.symbol} depends on the compiler: use a toolchain for which the "
+                    "probe succeeds, or waive the requirement for this one")
         if root.kind == "arch" and root.needed == "n":
             return "cannot be turned off on this arch: waive it here or limit it with when: arch"
         if root.kind == "arch":
@@ -363,7 +363,11 @@ class KconfigModel:
                 self._add(chain, sel, "n", "select",
                           f"{sel.name}={_val(sel)} selects {sym.name} ({_loc(sel)})", depth)
                 self._why(sel, "n", depth + 1, chain, seen)
-            if not active and not any(n.prompt for n in sym.nodes):
+            if not active and _is_probe(sym):
+                chain.append(Blocker(sym.name, value, "n", "toolchain", _loc(sym),
+                                     f"{sym.name}={value} is decided by a compiler probe "
+                                     f"({_probe_line(sym)})", "toolchain probe", depth))
+            elif not active and not any(n.prompt for n in sym.nodes):
                 self._add(chain, sym, "n", "promptless", f"{sym.name} has no prompt and "
                           f"defaults to {value} ({_loc(sym)})", depth)
             return
@@ -435,6 +439,10 @@ class KconfigModel:
                                  f"toolchain: {probe}", "toolchain probe", depth))
         first = True
         for term in blocking:
+            if isinstance(term, kconfiglib.Choice):
+                self._why_expr(term.direct_dep, need, depth, chain, seen,
+                               f"choice '{_prompt(term)}' depends on {_expr(term.direct_dep)}")
+                continue
             for sub, want in _term_causes(term, need):
                 if getattr(sub, "is_constant", False):
                     continue

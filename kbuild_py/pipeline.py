@@ -7,7 +7,7 @@ left in out/<p>/stamps/. Used by both the CLI and the SConstruct.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from . import report as render
@@ -110,5 +110,5 @@ def step_collect(plan: BuildPlan, command: list[str]) -> Path:
     return collect(plan, tree, detect(plan.toolchain, plan.arch.name), built, command)
 
 
-def locked(plan: BuildPlan):  # type: ignore[no-untyped-def]
+def locked(plan: BuildPlan) -> AbstractContextManager[None]:
     return exclusive_lock(plan.paths.lock, f"profile {plan.profile.name}")

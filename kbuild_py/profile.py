@@ -234,7 +234,8 @@ def _find_extended(name: str, including: Path) -> Path:
     known = catalog.names("profiles") + [
         p.stem for p in (catalog.folder("profiles") / "layers").glob("*.yaml")]
     raise UserError(
-        f"{catalog.display(including)}: extends unknown layer '{name}'{catalog.suggest(name, known)}",
+        f"{catalog.display(including)}: extends unknown layer '{name}'"
+        f"{catalog.suggest(name, known)}",
         "layers live in profiles/layers/, profiles in profiles/",
     )
 
@@ -283,13 +284,15 @@ def _merge_entries(kind: str, doc: Document, entries: dict[str, dict[str, Any]],
                     "drop 'override' (nothing to override)")
             current[name] = new
             continue
-        same = earlier.same_as(new) if kind == "options" else earlier.value == new.value
+        if isinstance(earlier, Requirement):
+            same, shown = earlier.same_as(new), earlier.wanted()
+        else:
+            same, shown = earlier.value == new.value, str(earlier.value)
         if same:
             continue  # restated: keep the first provenance
         if "override" not in raw:
             raise UserError(
-                f"{origin}: {kind}.{name}: conflicts with {earlier.origin} "
-                f"({getattr(earlier, 'wanted', lambda: earlier.value)()} there)",
+                f"{origin}: {kind}.{name}: conflicts with {earlier.origin} ({shown} there)",
                 "add 'override: <reason>' to change it deliberately")
         if kind == "options":
             waivers.append(Waiver(name, raw["override"].strip(), origin, earlier, new))
@@ -333,7 +336,7 @@ def load_profile(name_or_path: str) -> Profile:
             f"{settings['arch'][1].where(('arch',))}: arch: unknown arch '{arch}'"
             f"{catalog.suggest(arch, catalog.names('arches'))}",
             f"known: {', '.join(catalog.names('arches'))} (files in arches/)")
-    kernel = settings.get("kernel", ({}, None, None))[0]
+    kernel: dict[str, str] = settings["kernel"][0] if "kernel" in settings else {}
     src = settings.get("source", (None, None, None))[0]
     if src is None:
         source = DEFAULT_SOURCE

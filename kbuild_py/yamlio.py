@@ -115,7 +115,8 @@ def load_document(path: Path, display: str | None = None) -> Document:
         mark = e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark else ""
         problem = e.problem or e.context or "invalid YAML"
-        hint = "indent with spaces, not tabs" if "\\t" in problem or "\t" in problem else "fix the YAML syntax"
+        tabs = "\\t" in problem or "\t" in problem
+        hint = "indent with spaces, not tabs" if tabs else "fix the YAML syntax"
         raise UserError(f"{source}{line}: invalid YAML: {problem}", hint) from None
     except yaml.YAMLError as e:
         raise UserError(f"{source}: invalid YAML: {e}", "fix the YAML syntax") from None

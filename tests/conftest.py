@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from kbtest import REPO, TARBALL_61, TARBALL_612, TEST_OUT
 
 

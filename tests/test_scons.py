@@ -10,10 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from kbtest import REPO, TARBALL_612, TEST_OUT
 
 from kbuild_py.fsutil import sha256_file
-
-from kbtest import REPO, TARBALL_612, TEST_OUT
 
 OUT = TEST_OUT.relative_to(REPO)
 
@@ -87,8 +86,9 @@ def _bad(tmp_path: Path, *args: str) -> str:
     assert "Traceback" not in r.stdout + r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
     assert len(errors) == 1, r.stderr
-    profile_dirs = [p for p in (tmp_path / "out").iterdir() if p.name not in (".sconsign.dblite", "cache")]
-    assert profile_dirs == [], "nothing written for bad input"
+    written = [p for p in (tmp_path / "out").iterdir()
+               if p.name not in (".sconsign.dblite", "cache")]
+    assert written == [], "nothing written for bad input"
     return errors[0]
 
 
