@@ -73,7 +73,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     with _lock(plan):
         step_tree(plan)
         step_config(plan, strict=not args.report_only)
-        step_build(plan)
+        step_build(plan, strict=not args.report_only)
         manifest = step_collect(plan, ["kbuild-py", *sys.argv[1:]])
     print(f"{manifest.parent}: kernel, config and manifest")
     return EXIT_OK
@@ -116,6 +116,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = verify(profile, resolved, final, model, kernel=version_text, toolchain=tc.name,
                     config=args.config)
     print(render.text(result, verbose=args.verbose), end="")
+    if args.reports:
+        render.write_all(result, Path(args.reports))
     return EXIT_UNMET if result.failed and not args.report_only else EXIT_OK
 
 
@@ -202,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
                     "--kernel is given (default 6.12)")
     sp.add_argument("--report-only", action="store_true")
     sp.add_argument("--verbose", "-v", action="store_true")
+    sp.add_argument("--reports", metavar="DIR", help="also write report.{json,txt,xml} here")
     sp = add("explain", cmd_explain, "why a symbol has its value in the configured kernel")
     sp.add_argument("symbol")
     sp.add_argument("--want", help="the value you want (default: the profile's, else y)")

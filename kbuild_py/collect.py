@@ -37,6 +37,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         "cmdline": paths.profile / "cmdline",
         "sysctl.conf": paths.profile / "sysctl.conf",
         "report.json": paths.profile / "report.json",
+        "binary-report.json": paths.profile / "binary-report.json",
     }
     try:
         for name, src in files.items():

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fsutil import atomic_write, sha256_text
-from .kconfig import KconfigModel, read_config
+from .kconfig import KconfigModel, cache_key, read_config
 from .kmake import make_argv, run_make
 from .plan import BuildPlan
 from .resolve import Resolved, fragment, resolve
@@ -46,8 +46,19 @@ def compare(predicted: dict[str, str], final: dict[str, str]) -> list[Mismatch]:
 
 
 def load_model(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> KconfigModel:
+    """The parsed Kconfig model, from the on-disk cache when nothing that shapes it changed.
+
+    The key covers the tree's content identity, arch, toolchain identity (versions), the whole
+    Kconfig environment, kconfiglib's version and this adapter's code. A user's local tree can
+    change under us, so its model is never cached.
+    """
     env = kconfig_environment(plan.toolchain, ident, plan.arch, str(tree.path), tree.version_text)
-    return KconfigModel.parse(tree.path, env, tree.version)
+    cache = None
+    if tree.owned:
+        key = cache_key([tree.identity, plan.arch.name, ident.key(),
+                         json.dumps(env, sort_keys=True)])
+        cache = plan.paths.cache / "kconfig" / f"{key}.pickle"
+    return KconfigModel.parse(tree.path, env, tree.version, cache)
 
 
 def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> Path:

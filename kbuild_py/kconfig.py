@@ -14,9 +14,12 @@ the two are compared on every configure.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import lzma
 import os
+import pickle
 import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from typing import Any
 import kconfiglib
 
 from .errors import InfraError, UserError
+from .fsutil import atomic_write
 
 # --------------------------------------------------------------------------- compatibility
 
@@ -216,13 +220,24 @@ class KconfigModel:
 
     def __init__(self, kconf: Any) -> None:
         self._k = kconf
+        self.from_cache = False
         self.base_values: dict[str, str] = {}
         self.requested: dict[str, str] = {}
 
     # -- parsing
 
     @classmethod
-    def parse(cls, srctree: Path, env: dict[str, str], version: tuple[int, ...]) -> KconfigModel:
+    def parse(cls, srctree: Path, env: dict[str, str], version: tuple[int, ...],
+              cache: Path | None = None) -> KconfigModel:
+        """Parse srctree/Kconfig with the Makefile's environment.
+
+        With ``cache`` (a file path whose name is a key over everything that can change the
+        parse), a pickled model is reused; a missing, stale or unreadable cache re-parses.
+        """
+        if cache is not None and cache.is_file():
+            model = cls._from_cache(cache)
+            if model is not None:
+                return model
         with _environment(env), _scratch_cwd():
             try:
                 kconf = _CompatKconfig(str(srctree / "Kconfig"), warn=False, warn_to_stderr=False,
@@ -235,7 +250,30 @@ class KconfigModel:
         if version[:2] >= NEW_CHOICE_SEMANTICS:
             for choice in kconf.unique_choices:
                 choice.__class__ = _Choice611
-        return cls(kconf)
+        model = cls(kconf)
+        if cache is not None:
+            model._to_cache(cache)
+        return model
+
+    @classmethod
+    def _from_cache(cls, path: Path) -> KconfigModel | None:
+        try:
+            with _deep_recursion():
+                kconf = pickle.loads(path.read_bytes())
+        except Exception:  # a damaged cache is never trusted: parse again
+            return None
+        if not isinstance(kconf, _CompatKconfig):
+            return None
+        model = cls(kconf)
+        model.from_cache = True
+        return model
+
+    def _to_cache(self, path: Path) -> None:
+        self._k._readline = None  # the closed Kconfig file handle cannot be pickled
+        self._k._filestack = []
+        with _deep_recursion():
+            data = pickle.dumps(self._k, protocol=pickle.HIGHEST_PROTOCOL)
+        atomic_write(path, data)
 
     # -- queries
 
@@ -264,7 +302,12 @@ class KconfigModel:
         self.requested = read_config(fragment) if fragment else {}
         self._k.choice_priority = {}
         for i, path in enumerate([base] + ([fragment] if fragment else [])):
-            self._k.load_config(str(path), replace=(i == 0))
+            with _plain_file(path) as plain:
+                try:
+                    self._k.load_config(str(plain), replace=(i == 0))
+                except kconfiglib.KconfigError as e:
+                    raise UserError(f"{path}: cannot load config: {str(e).strip()}",
+                                    "give a .config or fragment in Kconfig format") from None
             self._note_choice_order(path)
 
     def _note_choice_order(self, path: Path) -> None:
@@ -301,9 +344,11 @@ class KconfigModel:
         self._why(sym, wanted, 0, chain, set())
         value = _val(sym)
         if not chain:
-            summary = f"{symbol}={value}, wanted {wanted}; no blocking dependency found"
-            return Explanation(symbol, value, wanted, summary,
-                               f"set {symbol}={wanted} in the profile", ())
+            source = self._source(symbol)
+            summary = (f"{symbol}={value}, wanted {wanted}: the value comes from the {source}; "
+                       "no dependency forces it")
+            line = f"# CONFIG_{symbol} is not set" if wanted == "n" else f"CONFIG_{symbol}={wanted}"
+            return Explanation(symbol, value, wanted, summary, f"write {line} in the {source}", ())
         root = chain[-1]
         summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
             b.detail for b in chain if b.depth == max(c.depth for c in chain))
@@ -497,6 +542,41 @@ def _prompt(sc: Any) -> str:
         if n.prompt:
             return str(n.prompt[0])
     return "(no prompt)"
+
+
+@contextlib.contextmanager
+def _plain_file(path: Path) -> Iterator[Path]:
+    """kconfiglib reads plain files: decompress .xz configs into a temp file."""
+    if path.suffix != ".xz":
+        yield path
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".config", delete=True) as tmp:
+        try:
+            with lzma.open(path, "rt", encoding="utf-8", errors="replace") as f:
+                tmp.write(f.read())
+        except (OSError, lzma.LZMAError) as e:
+            raise UserError(f"{path}: cannot decompress: {e}", "check the file") from None
+        tmp.flush()
+        yield Path(tmp.name)
+
+
+@contextlib.contextmanager
+def _deep_recursion() -> Iterator[None]:
+    """The Kconfig graph is deep: pickling it needs more than Python's default stack."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 200_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def cache_key(parts: list[str]) -> str:
+    """Key of a cached model: the caller's parts plus kconfiglib's and this adapter's code."""
+    adapter = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    kversion = ".".join(map(str, getattr(kconfiglib, "VERSION", ())))
+    material = "\n".join([*parts, kversion, adapter, sys.version])
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 @contextlib.contextmanager

@@ -92,11 +92,28 @@ def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
     return result
 
 
-def step_build(plan: BuildPlan) -> None:
+def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
+    """Build, then check the binary for the protections the .config claims."""
+    from .binary import check_binary
+    from .kconfig import read_config
+
     tree = load_tree(plan)
     built = build(plan, tree)
+    checks = check_binary(built.vmlinux, built.system_map, plan.arch.name,
+                          read_config(plan.paths.config))
+    write_json(plan.paths.profile / "binary-report.json",
+               {"schema": "kbuild-py/binary-report/1", "profile": plan.profile.name,
+                "vmlinux": str(built.vmlinux), "checks": [c.to_dict() for c in checks]})
+    for c in checks:
+        print(f"binary  {c.status:5} {c.name}: {c.detail}")
     write_json(plan.paths.stamps / "build.json",
                {"image": str(built.image), "argv": list(built.argv)})
+    unmet = [c for c in checks if c.status == "unmet"]
+    if strict and unmet:
+        raise RequirementsUnmet(
+            f"profile {plan.profile.name}: the built vmlinux lacks "
+            f"{', '.join(c.name for c in unmet)}",
+            f"see {plan.paths.profile / 'binary-report.json'}")
 
 
 def step_collect(plan: BuildPlan, command: list[str]) -> Path:

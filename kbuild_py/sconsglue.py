@@ -113,9 +113,10 @@ def declare(arguments: dict[str, str], root: str) -> None:
         [tree[0], Value(digest), Value(str(strict))],
         _action(guarded(lambda: step_config(plan, strict=strict)), "configure + verify"))
     build = env.Command(
-        [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path)],
-        [config[0]], _action(guarded(lambda: step_build(plan)), "build"))
-    collect = env.Command(str(paths.dist / "manifest.json"), [build[0]],
+        [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path),
+         str(paths.profile / "binary-report.json")],
+        [config[0]], _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
+    collect = env.Command(str(paths.dist / "manifest.json"), [build[0], build[2], config[1]],
                           _action(guarded(lambda: step_collect(plan, command)), "collect"))
     Precious(tree, config, build, collect)
     if plan.source.kind == "tree":

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from kbtest import REPO, TARBALL_61, TARBALL_612, TEST_OUT
 
 

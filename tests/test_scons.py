@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kbtest import REPO, TARBALL_612, TEST_OUT
 
+from kbtest import REPO, TARBALL_612, TEST_OUT
 from kbuild_py.fsutil import sha256_file
 
 OUT = TEST_OUT.relative_to(REPO)
@@ -52,6 +52,13 @@ def test_qemu_x86_64_end_to_end(tree612) -> None:  # type: ignore[no-untyped-def
     for check in report["checks"]:
         if check["status"] != "ok":
             assert check["note"], f"{check['symbol']}: every non-ok status says why"
+    binary = json.loads((dist / "binary-report.json").read_text())
+    status = {c["name"]: c["status"] for c in binary["checks"]}
+    assert status["no-wx-segment"] == "ok"
+    assert [n for n, st in status.items() if st == "unmet"] == []
+    assert sum(1 for st in status.values() if st == "ok") >= 4, status
+    assert status["ibt-endbr64"] == status["stack-protector"] == "ok"
+
     final = (dist / "config").read_text()
     assert "CONFIG_STACKPROTECTOR_STRONG=y" in final
     assert "CONFIG_SLAB_FREELIST_HARDENED=y" in final

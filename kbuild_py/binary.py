@@ -1,0 +1,155 @@
+"""Checks of the built vmlinux: no writable+executable segment, and the markers of the
+protections the .config claims (checks/binary.yaml). Pure Python ELF reading: no tool needed."""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import catalog
+from .errors import UserError
+
+PF_X, PF_W = 1, 2
+SHF_EXECINSTR = 4
+PT_LOAD = 1
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    offset: int
+    size: int
+    addr: int
+    flags: int
+    type: int
+
+
+@dataclass(frozen=True)
+class Segment:
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+
+
+class Elf:
+    """The parts of an ELF64 little-endian file the checks need."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = path.read_bytes()
+        d = self.data
+        if d[:4] != b"\x7fELF" or d[4] != 2 or d[5] != 1:
+            raise UserError(f"{path}: not a 64-bit little-endian ELF file",
+                            "point the check at vmlinux")
+        (phoff, shoff) = struct.unpack_from("<QQ", d, 0x20)
+        (phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack_from("<HHHHH", d, 0x36)
+        self.segments = []
+        for i in range(phnum):
+            p_type, p_flags, p_off, p_vaddr, _p, p_filesz, p_memsz, _a = struct.unpack_from(
+                "<IIQQQQQQ", d, phoff + i * phentsize)
+            self.segments.append(Segment(p_type, p_flags, p_off, p_vaddr, p_filesz, p_memsz))
+        raw = []
+        for i in range(shnum):
+            (name, s_type, flags, addr, off, size) = struct.unpack_from(
+                "<IIQQQQ", d, shoff + i * shentsize)
+            raw.append((name, s_type, flags, addr, off, size))
+        strtab = raw[shstrndx][4] if shnum else 0
+        self.sections = []
+        for name, s_type, flags, addr, off, size in raw:
+            end = d.index(b"\0", strtab + name)
+            self.sections.append(Section(d[strtab + name:end].decode(), off, size, addr, flags,
+                                         s_type))
+
+    def sections_in(self, seg: Segment) -> list[Section]:
+        return [s for s in self.sections if s.addr and s.size
+                and seg.vaddr <= s.addr < seg.vaddr + seg.memsz]
+
+    def executable_bytes(self) -> list[bytes]:
+        return [self.data[s.offset:s.offset + s.size] for s in self.sections
+                if s.flags & SHF_EXECINSTR and s.type != 8]  # 8: SHT_NOBITS
+
+
+@dataclass(frozen=True)
+class BinaryCheck:
+    name: str
+    status: str  # ok | unmet | n/a
+    detail: str
+    options: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail,
+                "options": list(self.options)}
+
+
+def _load_rules() -> dict[str, Any]:
+    path = catalog.data_root() / "checks" / "binary.yaml"
+    data: dict[str, Any] = catalog.load_validated(path, "binary", "binary checks").data
+    return data
+
+
+def _count(elf: Elf, marker: dict[str, Any]) -> int:
+    if "bytes" in marker:
+        needle = bytes.fromhex(marker["bytes"])
+        return sum(chunk.count(needle) for chunk in elf.executable_bytes())
+    needle = struct.pack("<I", int(marker["insn"], 16))
+    total = 0
+    for chunk in elf.executable_bytes():
+        total += sum(1 for m in re.finditer(re.escape(needle), chunk) if m.start() % 4 == 0)
+    return total
+
+
+def check_binary(vmlinux: Path, system_map: Path, arch: str,
+                 config: dict[str, str]) -> list[BinaryCheck]:
+    rules = _load_rules()
+    elf = Elf(vmlinux)
+    out: list[BinaryCheck] = []
+
+    exempt = rules.get("wx_exempt", {}).get(arch)
+    patterns = [re.compile(p) for p in (exempt or {}).get("sections", [])]
+    bad = []
+    for seg in elf.segments:
+        if seg.type == PT_LOAD and seg.flags & PF_W and seg.flags & PF_X:
+            names = [s.name for s in elf.sections_in(seg)]
+            unexplained = [n for n in names if not any(p.search(n) for p in patterns)]
+            bad.append((seg, names, unexplained))
+    wx_unexplained = [n for _, _, u in bad for n in u]
+    if not bad:
+        out.append(BinaryCheck("no-wx-segment", "ok", "no PT_LOAD is both writable and "
+                               "executable"))
+    elif not wx_unexplained:
+        out.append(BinaryCheck("no-wx-segment", "ok", "RWX PT_LOAD holds only sections the "
+                               f"kernel remaps or frees at boot: {exempt['why'].strip()}"))
+    else:
+        out.append(BinaryCheck("no-wx-segment", "unmet", "writable+executable PT_LOAD holds "
+                               f"{', '.join(wx_unexplained[:6])}"))
+
+    symbols = [line.split()[2] for line in system_map.read_text().splitlines()
+               if len(line.split()) >= 3]
+    for marker in rules["markers"]:
+        options = tuple(marker["options"])
+        if marker.get("arch") and arch not in marker["arch"]:
+            out.append(BinaryCheck(marker["name"], "n/a", f"only on {', '.join(marker['arch'])}",
+                                   options))
+            continue
+        off = [o for o in options if config.get(o, "n") != "y"]
+        if off:
+            out.append(BinaryCheck(marker["name"], "n/a", f"{', '.join(off)} not set", options))
+            continue
+        wanted = int(marker.get("min", 1))
+        if "symbol" in marker:
+            rx = re.compile(marker["symbol"])
+            found = sum(1 for s in symbols if rx.search(s))
+            what = f"symbols /{marker['symbol']}/"
+        else:
+            found = _count(elf, marker)
+            what = f"{marker.get('bytes') or marker.get('insn')} in executable sections"
+        status = "ok" if found >= wanted else "unmet"
+        out.append(BinaryCheck(marker["name"], status,
+                               f"{found} x {what} (need {wanted}): {marker['why']}", options))
+    return out

@@ -1,0 +1,90 @@
+"""The parsed Kconfig model is cached on disk, keyed by everything that can change it, and never
+trusted when stale or damaged."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from kbuild_py import kconfig
+from kbuild_py.configure import load_model
+from kbuild_py.kconfig import KconfigModel
+from kbuild_py.plan import make_plan
+from kbuild_py.source import KernelTree
+from kbuild_py.toolchain import ToolchainIdentity
+
+KCONFIG = """\
+config A
+\tbool "a"
+\tdefault y
+
+config B
+\tbool "b"
+\tdepends on A
+
+config C
+\tint "c"
+\trange 8 32
+\tdefault 16
+"""
+
+
+@pytest.fixture
+def tiny_tree(tmp_path: Path) -> KernelTree:
+    root = tmp_path / "linux"
+    root.mkdir()
+    (root / "Kconfig").write_text(KCONFIG)
+    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n")
+    return KernelTree(root, (6, 12, 0), "6.12.0", "sha256-of-the-tarball", owned=True)
+
+
+def test_cache_hit_miss_and_damage(tiny_tree: KernelTree, tmp_path: Path) -> None:
+    cache = tmp_path / "model.pickle"
+    first = KconfigModel.parse(tiny_tree.path, {"SRCARCH": "x86"}, (6, 12), cache)
+    assert not first.from_cache and cache.is_file()
+    second = KconfigModel.parse(tiny_tree.path, {"SRCARCH": "x86"}, (6, 12), cache)
+    assert second.from_cache
+    assert second.value("A") == "y" and second.value("C") == "16"
+    cache.write_bytes(b"not a pickle")
+    third = KconfigModel.parse(tiny_tree.path, {"SRCARCH": "x86"}, (6, 12), cache)
+    assert not third.from_cache, "a damaged cache is parsed again"
+    assert KconfigModel.parse(tiny_tree.path, {"SRCARCH": "x86"}, (6, 12), cache).from_cache
+
+
+IDENT = ToolchainIdentity("gcc", "gcc", "gcc (Debian 12.2.0-14) 12.2.0", "12.2.0", "GNU ld 2.40")
+
+
+def _cached(plan, tree: KernelTree, ident: ToolchainIdentity) -> bool:  # type: ignore[no-untyped-def]
+    return load_model(plan, tree, ident).from_cache
+
+
+def test_each_key_part_forces_a_reparse(tiny_tree: KernelTree, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = make_plan("qemu-x86_64", tmp_path / "out")
+    assert not _cached(plan, tiny_tree, IDENT)
+    assert _cached(plan, tiny_tree, IDENT), "nothing changed: from the cache"
+
+    other_tree = dataclasses.replace(tiny_tree, identity="sha256-of-another-tarball")
+    assert not _cached(plan, other_tree, IDENT), "tree identity is in the key"
+
+    other_cc = dataclasses.replace(IDENT, cc_version_text="gcc (Debian 12.3.0-1) 12.3.0")
+    assert not _cached(plan, tiny_tree, other_cc), "toolchain identity is in the key"
+
+    arm = make_plan("qemu-arm64", tmp_path / "out")
+    arm_ident = dataclasses.replace(IDENT, name="aarch64-gcc")
+    assert not _cached(arm, tiny_tree, arm_ident), "arch is in the key"
+
+    monkeypatch.setattr(kconfig.kconfiglib, "VERSION", (99, 0, 0), raising=False)
+    assert not _cached(plan, tiny_tree, IDENT), "kconfiglib's version is in the key"
+    monkeypatch.undo()
+    assert _cached(plan, tiny_tree, IDENT)
+
+
+def test_local_trees_are_never_cached(tiny_tree: KernelTree, tmp_path: Path) -> None:
+    plan = make_plan("qemu-x86_64", tmp_path / "out")
+    user_tree = dataclasses.replace(tiny_tree, owned=False, identity=f"tree:{tiny_tree.path}")
+    assert not _cached(plan, user_tree, IDENT)
+    assert not _cached(plan, user_tree, IDENT)
+    assert not (tmp_path / "out" / "cache").exists()
