@@ -31,7 +31,7 @@ def _plan(args: argparse.Namespace) -> BuildPlan:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     """Write the merged fragment, cmdline and sysctl files, without building."""
-    from .configure import load_model
+    from .configure import KconfigSource
     from .fsutil import atomic_write
     from .pipeline import step_tree
     from .resolve import cmdline, fragment, resolve, sysctl_conf
@@ -41,9 +41,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     with _lock(plan):
         tree = step_tree(plan)
         ident = detect(plan.toolchain, plan.arch.name)
-        model = load_model(plan, tree, ident)
+        symbols = KconfigSource(plan, tree, ident).symbols()
         family = (plan.toolchain.family, plan.toolchain.name)
-        resolved = resolve(plan.profile, tree.version, family, model)
+        resolved = resolve(plan.profile, tree.version, family, symbols)
         atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
         atomic_write(plan.paths.profile / "cmdline", cmdline(plan.profile, tree.version, family))
         atomic_write(plan.paths.profile / "sysctl.conf",
@@ -113,7 +113,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         version_text = args.version
         version = tuple(int(x) for x in args.version.split("."))
         resolved = resolve_without_tree(profile, version, family, final)
-    result = verify(profile, resolved, final, model, kernel=version_text, toolchain=tc.name,
+    result = verify(profile, resolved, final, model.explain if model else None,
+                    kernel=version_text, toolchain=tc.name,
                     config=args.config)
     print(render.text(result, verbose=args.verbose), end="")
     if args.reports:

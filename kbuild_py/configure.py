@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fsutil import atomic_write, sha256_text
-from .kconfig import KconfigModel, cache_key, read_config
+from .kconfig import Explanation, KconfigModel, SymbolTable, cache_key, read_config
 from .kmake import make_argv, run_make
 from .plan import BuildPlan
 from .resolve import Resolved, fragment, resolve
@@ -25,14 +25,58 @@ class Mismatch:
     kbuild: str
 
 
+class KconfigSource:
+    """The Kconfig model for one plan, tree and toolchain, loaded only when needed.
+
+    Resolution needs only the symbol table (kept beside the model cache as JSON); prediction
+    and explanations need the parsed model (from its pickle cache, else parsed).
+    """
+
+    def __init__(self, plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> None:
+        self.plan, self.tree, self.ident = plan, tree, ident
+        self.env = kconfig_environment(plan.toolchain, ident, plan.arch, str(tree.path),
+                                       tree.version_text)
+        self.cache: Path | None = None
+        if tree.owned:
+            key = cache_key([tree.identity, plan.arch.name, ident.key(),
+                             json.dumps(self.env, sort_keys=True)])
+            self.cache = plan.paths.cache / "kconfig" / f"{key}.pickle"
+        self._model: KconfigModel | None = None
+
+    def model(self) -> KconfigModel:
+        if self._model is None:
+            self._model = KconfigModel.parse(self.tree.path, self.env, self.tree.version,
+                                             self.cache)
+            if self.cache is not None:
+                atomic_write(self.cache.with_suffix(".symbols.json"),
+                             self._model.symbol_table().to_json())
+        return self._model
+
+    def symbols(self) -> SymbolTable:
+        if self.cache is not None:
+            table = self.cache.with_suffix(".symbols.json")
+            if table.is_file() and self.cache.is_file():
+                try:
+                    return SymbolTable.from_json(table.read_text())
+                except (ValueError, KeyError, IndexError, TypeError):
+                    pass  # damaged: rebuild from the model
+        return self.model().symbol_table()
+
+
 @dataclass
 class Configured:
     tree: KernelTree
     toolchain: ToolchainIdentity
     resolved: list[Resolved]
     final: dict[str, str]
-    model: KconfigModel
+    kconfig: KconfigSource
+    base: Path
     mismatches: list[Mismatch] = field(default_factory=list)
+
+    def explain(self, symbol: str, wanted: str) -> Explanation:
+        model = self.kconfig.model()
+        model.load(self.base, self.kconfig.plan.paths.fragment)
+        return model.explain(symbol, wanted)
 
 
 def compare(predicted: dict[str, str], final: dict[str, str]) -> list[Mismatch]:
@@ -52,13 +96,7 @@ def load_model(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> K
     Kconfig environment, kconfiglib's version and this adapter's code. A user's local tree can
     change under us, so its model is never cached.
     """
-    env = kconfig_environment(plan.toolchain, ident, plan.arch, str(tree.path), tree.version_text)
-    cache = None
-    if tree.owned:
-        key = cache_key([tree.identity, plan.arch.name, ident.key(),
-                         json.dumps(env, sort_keys=True)])
-        cache = plan.paths.cache / "kconfig" / f"{key}.pickle"
-    return KconfigModel.parse(tree.path, env, tree.version, cache)
+    return KconfigSource(plan, tree, ident).model()
 
 
 def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> Path:
@@ -81,23 +119,36 @@ def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> 
 def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     ident = detect(plan.toolchain, plan.arch.name)
     base = base_config(plan, tree, ident)
-    model = load_model(plan, tree, ident)
+    source = KconfigSource(plan, tree, ident)
     family = (plan.toolchain.family, plan.toolchain.name)
-    resolved = resolve(plan.profile, tree.version, family, model)
+    resolved = resolve(plan.profile, tree.version, family, source.symbols())
     atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
 
-    model.load(base, plan.paths.fragment)
-    tmp = plan.paths.predicted.with_suffix(".tmp")
-    model.write(tmp)
-    tmp.replace(plan.paths.predicted)
-
+    # Kbuild's conf is deterministic: the same input config on the same tree with the same
+    # toolchain gives the same .config. Both results are kept under that key.
+    merged = base.read_text() + plan.paths.fragment.read_text()
+    key = sha256_text(json.dumps([merged, tree.identity, ident.key(), plan.arch.name,
+                                  source.env], sort_keys=True))
+    saved = plan.paths.cache / "conf" / key if tree.owned else None
     build = plan.paths.build
     build.mkdir(parents=True, exist_ok=True)
-    atomic_write(build / ".config",
-                 base.read_text() + plan.paths.fragment.read_text(), only_if_changed=False)
-    argv = make_argv(tree.path, build.resolve(), make_variables(plan.toolchain, plan.arch),
-                     ["olddefconfig"])
-    run_make(argv, plan.paths.profile / "configure.log", what="make olddefconfig")
+    if saved is not None and (saved / "kbuild.config").is_file() and (
+            saved / "kconfiglib.config").is_file():
+        atomic_write(build / ".config", (saved / "kbuild.config").read_bytes())
+        atomic_write(plan.paths.predicted, (saved / "kconfiglib.config").read_bytes())
+    else:
+        model = source.model()
+        model.load(base, plan.paths.fragment)
+        tmp = plan.paths.predicted.with_suffix(".tmp")
+        model.write(tmp)
+        tmp.replace(plan.paths.predicted)
+        atomic_write(build / ".config", merged, only_if_changed=False)
+        argv = make_argv(tree.path, build.resolve(), make_variables(plan.toolchain, plan.arch),
+                         ["olddefconfig"])
+        run_make(argv, plan.paths.profile / "configure.log", what="make olddefconfig")
+        if saved is not None:
+            atomic_write(saved / "kbuild.config", (build / ".config").read_bytes())
+            atomic_write(saved / "kconfiglib.config", plan.paths.predicted.read_bytes())
     final = read_config(build / ".config")
-    return Configured(tree, ident, resolved, final, model,
+    return Configured(tree, ident, resolved, final, source, base,
                       compare(read_config(plan.paths.predicted), final))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import lzma
 import os
 import pickle
@@ -215,6 +216,28 @@ class SymbolInfo:
     location: str
 
 
+class SymbolTable:
+    """Which symbols exist and their types: all that resolution needs, cheap to keep on disk."""
+
+    def __init__(self, symbols: dict[str, tuple[str, str]]) -> None:
+        self._symbols = symbols
+
+    def info(self, symbol: str) -> SymbolInfo | None:
+        found = self._symbols.get(symbol)
+        return SymbolInfo(symbol, found[0], found[1]) if found else None
+
+    def names(self) -> list[str]:
+        return list(self._symbols)
+
+    def to_json(self) -> str:
+        return json.dumps(self._symbols, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SymbolTable:
+        data = json.loads(text)
+        return cls({k: (v[0], v[1]) for k, v in data.items()})
+
+
 class KconfigModel:
     """A parsed Kconfig tree for one arch and toolchain."""
 
@@ -289,6 +312,12 @@ class KconfigModel:
 
     def names(self) -> list[str]:
         return [s.name for s in self._k.unique_defined_syms]
+
+    def symbol_table(self) -> SymbolTable:
+        table = {}
+        for sym in self._k.unique_defined_syms:
+            table[sym.name] = (kconfiglib.TYPE_TO_STR[sym.orig_type] or "unknown", _loc(sym))
+        return SymbolTable(table)
 
     def value(self, symbol: str) -> str | None:
         sym = self._k.syms.get(symbol)

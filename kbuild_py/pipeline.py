@@ -78,7 +78,7 @@ def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
     atomic_write(plan.paths.profile / "cmdline", cmdline(plan.profile, tree.version, family))
     atomic_write(plan.paths.profile / "sysctl.conf",
                  sysctl_conf(plan.profile, tree.version, family))
-    result = verify(plan.profile, configured.resolved, configured.final, configured.model,
+    result = verify(plan.profile, configured.resolved, configured.final, configured.explain,
                     kernel=tree.version_text, toolchain=configured.toolchain.cc_version_text,
                     config=str(plan.paths.config),
                     mismatches=[m.__dict__ for m in configured.mismatches])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .kconfig import Explanation, KconfigModel
+from .kconfig import Explanation
 from .profile import Profile, Requirement, Waiver
 from .resolve import Resolved
 
@@ -97,10 +98,13 @@ def satisfied(req: Requirement, final: str | None) -> bool:
     return not (req.max is not None and number > req.max)
 
 
+Explainer = Callable[[str, str], Explanation]
+
+
 def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
-           model: KconfigModel | None, *, kernel: str, toolchain: str, config: str,
+           explain: Explainer | None, *, kernel: str, toolchain: str, config: str,
            mismatches: list[dict[str, str]] | None = None) -> Report:
-    """One Check per requirement; with a model, every unmet one carries its explanation."""
+    """One Check per requirement; with an explainer, every unmet one carries its explanation."""
     checks: list[Check] = []
     for r in resolved:
         req = r.requirement
@@ -113,9 +117,8 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
             checks.append(Check(r.symbol, req, OK, value, note))
             continue
         explanation = None
-        if model is not None:
-            want = req.fragment_value() or "y"
-            explanation = model.explain(r.symbol, want)
+        if explain is not None:
+            explanation = explain(r.symbol, req.fragment_value() or "y")
         checks.append(Check(r.symbol, req, UNMET, value,
                             explanation.summary if explanation else "", explanation))
     for w in profile.waivers:
