@@ -169,8 +169,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 def _lock(plan: BuildPlan) -> AbstractContextManager[None]:
     from .pipeline import locked
 
-    lock: AbstractContextManager[None] = locked(plan)
-    return lock
+    return locked(plan)
 
 
 def parser() -> argparse.ArgumentParser:

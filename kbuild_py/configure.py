@@ -4,6 +4,7 @@ Kbuild's own `make olddefconfig` as the ground truth — and the two compared.""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     else:
         model = source.model()
         model.load(base, plan.paths.fragment)
-        tmp = plan.paths.predicted.with_suffix(".tmp")
+        tmp = plan.paths.predicted.with_name(f".kconfiglib.config.{os.getpid()}.tmp")
         model.write(tmp)
         tmp.replace(plan.paths.predicted)
         atomic_write(build / ".config", merged, only_if_changed=False)

@@ -7,7 +7,8 @@ left in out/<p>/stamps/. Used by both the CLI and the SConstruct.
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import report as render
@@ -15,7 +16,7 @@ from .build import build
 from .collect import collect
 from .configure import configure
 from .errors import RequirementsUnmet, UserError
-from .fsutil import atomic_write, exclusive_lock, sha256_text, write_json
+from .fsutil import atomic_write, exclusive_lock, sha256_text, sweep_partials, write_json
 from .plan import BuildPlan
 from .profile import SourcePin
 from .resolve import cmdline, sysctl_conf
@@ -127,5 +128,10 @@ def step_collect(plan: BuildPlan, command: list[str]) -> Path:
     return collect(plan, tree, detect(plan.toolchain, plan.arch.name), built, command)
 
 
-def locked(plan: BuildPlan) -> AbstractContextManager[None]:
-    return exclusive_lock(plan.paths.lock, f"profile {plan.profile.name}")
+@contextmanager
+def locked(plan: BuildPlan) -> Iterator[None]:
+    """One run per profile at a time; what a killed run left half-written is swept first."""
+    with exclusive_lock(plan.paths.lock, f"profile {plan.profile.name}"):
+        for folder in (plan.paths.profile, plan.paths.stamps, plan.paths.build):
+            sweep_partials(folder)
+        yield

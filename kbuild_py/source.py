@@ -19,7 +19,7 @@ import requests
 from tqdm import tqdm
 
 from .errors import InfraError, UserError
-from .fsutil import atomic_write, sha256_file
+from .fsutil import atomic_write, sha256_file, sweep_partials
 from .profile import SourcePin, Version
 
 COMPLETE = ".kbuild-py-complete"
@@ -200,6 +200,8 @@ def materialise(pin: SourcePin, out_dir: Path) -> KernelTree:
             raise UserError(f"source tarball {tarball}: sha256 {sha} does not match the pin "
                             f"{pin.sha256}", "update the pin if the new tarball is trusted")
     dest = out_dir / "src" / sha[:16]
+    sweep_partials(dest.parent)
+    sweep_partials(cache)
     if not (dest / COMPLETE).is_file():
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,166 @@
+"""Faults: kill -9 at random points of fetch, extract and configure; every rerun completes with
+the same result and nothing half-written is left or reused. A second run on the same profile at
+once is refused by a lock."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kbtest import REPO, TARBALL_612, TEST_OUT
+from kbuild_py.fsutil import _PARTIAL, exclusive_lock, sha256_file
+
+RNG = random.Random(20261125)
+def partials(folder: Path) -> list[Path]:
+    """Our temp names (.<name>.<pid>[.<rand>].part|tmp|old); Kbuild's .config.old is its own."""
+    return [p for p in folder.rglob(".*") if _PARTIAL.match(p.name)] if folder.exists() else []
+
+
+def run_and_kill(argv: list[str], after: float, cwd: Path = REPO) -> int | None:
+    """Start argv, SIGKILL it (and its children) after `after` s; None if it finished first."""
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        return proc.wait(timeout=after)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kbuild_py.cli", *args]
+
+
+@pytest.fixture
+def out_sharing_tree(tmp_path: Path, tree612) -> Path:  # type: ignore[no-untyped-def]
+    """A fresh out/ that shares the extracted 6.12 tree of the test session (read-only)."""
+    out = tmp_path / "out"
+    (out / "src").mkdir(parents=True)
+    (out / "src" / tree612.path.name).symlink_to(tree612.path)
+    (out / "cache").mkdir()
+    hashes = TEST_OUT / "cache" / "hashes.json"
+    if hashes.is_file():
+        (out / "cache" / "hashes.json").write_bytes(hashes.read_bytes())
+    return out
+
+
+@pytest.mark.kernel
+def test_configure_killed_at_random_points(out_sharing_tree: Path) -> None:
+    out = out_sharing_tree
+    argv = cli("config", "--profile", "qemu-x86_64", "--out", str(out))
+    killed = 0
+    for trial in range(10):
+        if trial % 3 == 0:  # sometimes cold, so the kill lands in parse, base config or make
+            for name in ("kconfig", "conf"):
+                subprocess.run(["rm", "-rf", str(out / "cache" / name)], check=True)
+            subprocess.run(["rm", "-rf", str(out / "qemu-x86_64" / "base")], check=True)
+        if run_and_kill(argv, RNG.uniform(0.3, 6.0)) is None:
+            killed += 1
+    assert killed >= 5, "the trials must actually interrupt runs"
+    final = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr
+    profile = out / "qemu-x86_64"
+    assert partials(profile) == [] and partials(out / "cache") == []
+    report = json.loads((profile / "report.json").read_text())
+    assert report["passed"] and report["prediction_mismatches"] == []
+    # Same result as an uninterrupted run from scratch.
+    again = out.parent / "again"
+    (again / "src").mkdir(parents=True)
+    for p in (out / "src").iterdir():
+        (again / "src" / p.name).symlink_to(p.resolve())
+    ref = subprocess.run(cli("config", "--profile", "qemu-x86_64", "--out", str(again)),
+                         cwd=REPO, capture_output=True, text=True, check=False)
+    assert ref.returncode == 0, ref.stderr
+    assert (profile / "build" / ".config").read_bytes() == (
+        again / "qemu-x86_64" / "build" / ".config").read_bytes()
+
+
+@pytest.mark.kernel
+def test_extraction_killed_is_never_reused(tmp_path: Path) -> None:
+    if not TARBALL_612.is_file():
+        pytest.skip("linux-source-6.12 not installed")
+    out = tmp_path / "out"
+    code = ("import sys; from pathlib import Path; from kbuild_py.profile import SourcePin; "
+            "from kbuild_py.source import materialise; "
+            f"print(materialise(SourcePin('tarball', '{TARBALL_612}'), Path(sys.argv[1])).path)")
+    argv = [sys.executable, "-c", code, str(out)]
+    for after in (2.0, 9.0):
+        assert run_and_kill(argv, after) is None
+        src = out / "src"
+        complete = [p for p in src.iterdir() if not p.name.startswith(".")]
+        assert complete == [], "an interrupted extraction never looks finished"
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True)
+    tree = Path(done.stdout.strip())
+    assert (tree / "Makefile").is_file() and (tree / ".kbuild-py-complete").is_file()
+    assert partials(out / "src") == [], "the killed runs' leftovers were swept"
+
+
+class SlowHandler(http.server.SimpleHTTPRequestHandler):
+    def copyfile(self, source, outputfile) -> None:  # type: ignore[no-untyped-def]
+        while chunk := source.read(64 * 1024):
+            outputfile.write(chunk)
+            time.sleep(0.01)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def slow_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Handler(SlowHandler):
+        def __init__(self, *a, **k):  # type: ignore[no-untyped-def]
+            super().__init__(*a, directory=str(root), **k)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def test_download_killed_is_never_reused(slow_server: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = slow_server
+    blob = root / "linux.tar.xz"
+    blob.write_bytes(os.urandom(8 * 1024 * 1024))  # ~1.3 s at the throttled rate
+    sha = sha256_file(blob)
+    cache = tmp_path / "cache"
+    code = ("import sys; from pathlib import Path; from kbuild_py.source import fetch; "
+            "print(fetch(sys.argv[1], sys.argv[2], Path(sys.argv[3])))")
+    argv = [sys.executable, "-c", code, f"{url}/linux.tar.xz", sha, str(cache)]
+    for _ in range(4):
+        assert run_and_kill(argv, RNG.uniform(0.4, 1.0)) is None
+        assert not (cache / f"{sha}.tar.xz").exists(), "a partial download is never final"
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True)
+    assert sha256_file(Path(done.stdout.strip())) == sha
+    # The next run sweeps what the killed ones left behind.
+    from kbuild_py.fsutil import sweep_partials
+
+    sweep_partials(cache)
+    assert sorted(p.name for p in cache.iterdir()) == [f"{sha}.tar.xz"]
+
+
+def test_second_run_on_a_profile_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with exclusive_lock(out / "qemu-x86_64" / ".lock", "test"):
+        r = subprocess.run(cli("resolve", "--profile", "qemu-x86_64", "--out", str(out)),
+                           cwd=REPO, capture_output=True, text=True, check=False)
+    assert r.returncode == 2
+    assert "profile qemu-x86_64: another kbuild-py run holds" in r.stderr
+    assert "Traceback" not in r.stderr
