@@ -155,6 +155,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_patches(args: argparse.Namespace) -> int:
+    """Would the profile's patch queues apply to this kernel? Patch by patch, without building."""
+    from . import patches
+    from .source import materialise
+
+    plan = _plan(args)
+    if not plan.profile.patches:
+        print(f"profile {plan.profile.name} has no patch queues")
+        return EXIT_OK
+    tree = materialise(plan.source, plan.paths.root)
+    results = patches.check(tree.path, plan.profile.patches, tree.version)
+    for r in results:
+        print(f"{r.status:8} {r.patch.label}" + (f": {r.detail}" if r.detail else ""))
+    failed = [r for r in results if r.status == "fails"]
+    print(f"{tree.version_text}: {sum(r.status == 'applies' for r in results)} apply, "
+          f"{len(failed)} fail, {sum(r.status == 'skipped' for r in results)} skipped")
+    if failed:
+        raise UserError(f"{failed[0].patch.label} does not apply to {tree.version_text}"
+                        + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""),
+                        "refresh the patches, or gate them with Kbuild-Py-Kernel:")
+    return EXIT_OK
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
     from . import catalog
     from .profile import load_profile
@@ -208,6 +231,8 @@ def parser() -> argparse.ArgumentParser:
     sp = add("explain", cmd_explain, "why a symbol has its value in the configured kernel")
     sp.add_argument("symbol")
     sp.add_argument("--want", help="the value you want (default: the profile's, else y)")
+    sp = add("patches", cmd_patches, "check that the profile's patch queues apply (no build)")
+    sp.add_argument("--check", action="store_true", help="the only mode: check, patch by patch")
     add("profiles", cmd_profiles, "list the profiles", kernel=False)
     return p
 

@@ -7,10 +7,12 @@ left in out/<p>/stamps/. Used by both the CLI and the SConstruct.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import patches
 from . import report as render
 from .build import build
 from .collect import collect
@@ -20,9 +22,17 @@ from .fsutil import atomic_write, exclusive_lock, sha256_text, sweep_partials, w
 from .plan import BuildPlan
 from .profile import SourcePin
 from .resolve import cmdline, sysctl_conf
-from .source import HashCache, KernelTree, materialise
+from .source import COMPLETE, HashCache, KernelTree, materialise
 from .toolchain import detect
 from .verify import Report, verify
+
+
+def tree_identity(plan: BuildPlan) -> str:
+    """What the tree step depends on: the source pin and the content of the patch queues."""
+    src = source_identity(plan.source, plan.paths.root)
+    if plan.profile.patches:
+        src += "+" + patches.queues_digest(plan.profile.patches)
+    return src
 
 
 def source_identity(pin: SourcePin, out_root: Path) -> str:
@@ -51,8 +61,31 @@ def inputs_digest(plan: BuildPlan) -> str:
     return sha256_text("\n".join(parts))
 
 
+def patched(plan: BuildPlan, tree: KernelTree) -> KernelTree:
+    """The profile's patch queues applied to a copy of the owned tree (shared by profiles)."""
+    if not plan.profile.patches:
+        return tree
+    if not tree.owned:
+        raise UserError(
+            f"profile {plan.profile.name} has patch queues, but source {tree.path} is a local "
+            "tree, which kbuild-py never modifies",
+            "build from a tarball, or apply the queues to your tree yourself")
+    todo, skipped = patches.select(plan.profile.patches, tree.version)
+    for s in skipped:
+        print(f"patch   skipped {s.patch.label}: {s.reason} (this kernel is {tree.version_text})")
+    pid = patches.identity(todo)
+    dest = tree.path.parent / f"{tree.path.name}-{pid[:12]}"
+    if not (dest / COMPLETE).is_file():
+        shutil.rmtree(dest, ignore_errors=True)
+        patches.apply(tree.path, dest, todo, skipped)
+        for p in todo:
+            print(f"patch   applied {p.label}")
+    return KernelTree(dest, tree.version, tree.version_text, f"{tree.identity}+{pid}",
+                      owned=True)
+
+
 def step_tree(plan: BuildPlan) -> KernelTree:
-    tree = materialise(plan.source, plan.paths.root)
+    tree = patched(plan, materialise(plan.source, plan.paths.root))
     write_json(plan.paths.stamps / "tree.json",
                {"path": str(tree.path), "version": list(tree.version),
                 "version_text": tree.version_text, "identity": tree.identity,

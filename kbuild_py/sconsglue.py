@@ -54,11 +54,11 @@ def declare(arguments: dict[str, str], root: str) -> None:
     from .pipeline import (
         inputs_digest,
         locked,
-        source_identity,
         step_build,
         step_collect,
         step_config,
         step_tree,
+        tree_identity,
     )
     from .plan import make_plan
     from .source import parse_source_arg
@@ -92,7 +92,7 @@ def declare(arguments: dict[str, str], root: str) -> None:
     try:
         source = parse_source_arg(env["source"]) if env["source"] else None
         plan = make_plan(env["profile"], out.resolve(), source, jobs)
-        src_id = source_identity(plan.source, out.resolve())
+        src_id = tree_identity(plan)
         digest = inputs_digest(plan)
     except KbuildError as e:
         Exit(_report(e))
