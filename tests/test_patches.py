@@ -62,18 +62,20 @@ def _queue(root: Path, name: str, files: dict[str, str], series: str | None = No
             f"{hashlib.sha256((folder / f).read_bytes()).hexdigest()}  {f}\n" for f in files))
 
 
-BROKEN = """--- a/lib/vsprintf.c
-+++ b/lib/vsprintf.c
-@@ -847,7 +847,7 @@
- 	return ptr_to_id(buf, end, ptr, spec);
- }
- 
--int kptr_restrict __read_mostly = 42;
-+int kptr_restrict __read_mostly = 2;
- 
- static noinline_for_stack
- char *restricted_pointer(char *buf, char *end, const void *ptr,
-"""
+BROKEN = "\n".join([
+    "--- a/lib/vsprintf.c",
+    "+++ b/lib/vsprintf.c",
+    "@@ -847,7 +847,7 @@",
+    " \treturn ptr_to_id(buf, end, ptr, spec);",
+    " }",
+    " ",
+    "-int kptr_restrict __read_mostly = 42;",
+    "+int kptr_restrict __read_mostly = 2;",
+    " ",
+    " static noinline_for_stack",
+    " char *restricted_pointer(char *buf, char *end, const void *ptr,",
+    "",
+])
 
 ESCAPE = """--- a/../../etc/passwd
 +++ b/../../etc/passwd
