@@ -4,21 +4,18 @@ once is refused by a lock."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_612, TEST_OUT
+from kbtest import REPO, TARBALL_612, TEST_OUT, serve
 from kbuild_py.fsutil import _PARTIAL, exclusive_lock, sha256_file
 
 RNG = random.Random(20261125)
@@ -107,32 +104,12 @@ def test_extraction_killed_is_never_reused(tmp_path: Path) -> None:
     assert partials(out / "src") == [], "the killed runs' leftovers were swept"
 
 
-class SlowHandler(http.server.SimpleHTTPRequestHandler):
-    def copyfile(self, source, outputfile) -> None:  # type: ignore[no-untyped-def]
-        while chunk := source.read(64 * 1024):
-            outputfile.write(chunk)
-            time.sleep(0.01)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def slow_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "www"
     root.mkdir()
-
-    class Handler(SlowHandler):
-        def __init__(self, *a, **k):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(root), **k)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serve(root, delay=0.01) as url:
+        yield url, root
 
 
 def test_download_killed_is_never_reused(slow_server: tuple[str, Path], tmp_path: Path) -> None:

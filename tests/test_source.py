@@ -4,15 +4,14 @@ and extraction that refuses hostile archives."""
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kbtest import serve
 from kbuild_py.errors import InfraError, UserError
 from kbuild_py.profile import SourcePin
 from kbuild_py.source import COMPLETE, fetch, materialise, parse_source_arg
@@ -41,21 +40,8 @@ def sha(path: Path) -> str:
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "www"
     root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(root), **k)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serve(root) as url:
+        yield url, root
 
 
 def test_pinned_download_extracts_and_is_cached(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
