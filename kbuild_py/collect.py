@@ -53,6 +53,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             "inputs": {catalog.display(p): sha256_file(p) for p in input_files(plan)},
             "outputs": {name: sha256_file(work / name) for name in sorted(files)},
             "build_command": list(built.argv),
+            "ccache": built.ccache,
             "reproduce": command,
         }
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -63,10 +63,11 @@ class BuildPlan:
     source: SourcePin
     paths: Paths
     jobs: int
+    ccache: bool = True
 
 
 def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None,
-              jobs: int | None = None) -> BuildPlan:
+              jobs: int | None = None, ccache: bool = True) -> BuildPlan:
     import os
 
     profile = load_profile(profile_name)
@@ -77,4 +78,5 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
         source=source or profile.source,
         paths=Paths(out_root, out_root / profile.name),
         jobs=jobs or os.cpu_count() or 1,
+        ccache=ccache,
     )

@@ -72,6 +72,7 @@ def declare(arguments: dict[str, str], root: str) -> None:
                   str(os.cpu_count() or 1))
     variables.Add("out", "output folder", "out")
     variables.Add("strict", "1: unmet required options fail the build; 0: report only", "1")
+    variables.Add("ccache", "1: compile through ccache when it is installed; 0: never", "1")
     env = Environment(variables=variables, ENV=os.environ, tools=[])
     Help("kbuild-py: scons profile=<name> [config|build|collect]\n\n"
          "Targets: config (verified .config and report), build (kernel), collect (default: "
@@ -91,7 +92,8 @@ def declare(arguments: dict[str, str], root: str) -> None:
     strict = env["strict"] not in ("0", "no", "false")
     try:
         source = parse_source_arg(env["source"]) if env["source"] else None
-        plan = make_plan(env["profile"], out.resolve(), source, jobs)
+        plan = make_plan(env["profile"], out.resolve(), source, jobs,
+                         ccache=env["ccache"] not in ("0", "no", "false"))
         src_id = tree_identity(plan)
         digest = inputs_digest(plan)
     except KbuildError as e:
