@@ -1,0 +1,72 @@
+"""Full build of a qemu profile through kbuild-py vs bare `make -jN` on the same .config, and a
+clean build with a warm ccache vs a cold one. Targets: overhead ≤ 1.03×; warm ccache ≤ 0.25×.
+
+Expensive (four clean kernel builds per profile): run by hand, not in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+
+from common import OUT, fmt, machine, record, run, shared_out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profile", default="qemu-x86_64")
+    args = ap.parse_args()
+    p = args.profile
+    out = shared_out()
+    cli = [sys.executable, "-m", "kbuild_py.cli"]
+    run([*cli, "config", "--profile", p, "--out", str(out)])
+    build = out / p / "build"
+
+    def clean() -> None:
+        run(["make", "-C", str(build), "-s", "mrproper"], check=False)
+
+    ccache_dir = OUT / ".bench" / "ccache"
+    env = {"CCACHE_DIR": str(ccache_dir)}
+
+    # 1. kbuild-py build without ccache vs bare make on the same .config, same -j.
+    config = (build / ".config").read_bytes()
+    shutil.rmtree(build)
+    start = time.perf_counter()
+    run(["scons", "-Q", f"profile={p}", f"out={out}", "ccache=0"], env=env)
+    ours = time.perf_counter() - start
+    argv = json.loads((out / p / "stamps" / "build.json").read_text())["argv"]
+    shutil.rmtree(build)
+    build.mkdir()
+    (build / ".config").write_bytes(config)
+    start = time.perf_counter()
+    run(argv)
+    bare = time.perf_counter() - start
+
+    # 2. Clean builds through ccache: cold cache, then warm.
+    shutil.rmtree(ccache_dir, ignore_errors=True)
+    times = []
+    for _ in range(2):
+        shutil.rmtree(out / p, ignore_errors=True)
+        start = time.perf_counter()
+        run(["scons", "-Q", f"profile={p}", f"out={out}", "ccache=1"], env=env)
+        times.append(time.perf_counter() - start)
+    cold, warm = times
+    lines = [
+        f"- machine: {machine()}; profile {p}; one run each (a clean build takes minutes)",
+        f"- `scons profile={p}` from a configured tree, ccache off: **{fmt(ours)}**; bare "
+        f"`{' '.join(argv[:1] + argv[3:])}` on the same .config: **{fmt(bare)}**; overhead "
+        f"**{ours / bare:.3f}×** (target ≤ 1.03×; ours includes configure + verify + binary "
+        "checks + collect)",
+        f"- clean build through ccache: cold {fmt(cold)}, warm {fmt(warm)}: "
+        f"**{warm / cold:.2f}×** (target ≤ 0.25×)",
+    ]
+    print("\n".join(lines))
+    record(f"Full build, {p} (bench/bench_build.py)", lines)
+    _ = clean
+
+
+if __name__ == "__main__":
+    main()
