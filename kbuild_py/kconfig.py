@@ -381,7 +381,8 @@ class KconfigModel:
         root = chain[-1]
         summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
             b.detail for b in chain if b.depth == max(c.depth for c in chain))
-        fix = (f"set {symbol}: y in the profile: a choice member set by the fragment wins"
+        member = root.symbol if root.needed == "y" else symbol
+        fix = (f"set {member}: y in the profile: a choice member set by the fragment wins"
                if root.kind == "choice" else self._fix(root))
         return Explanation(symbol, value, wanted, summary, fix, tuple(chain))
 
@@ -437,6 +438,25 @@ class KconfigModel:
                 self._add(chain, sel, "n", "select",
                           f"{sel.name}={_val(sel)} selects {sym.name} ({_loc(sel)})", depth)
                 self._why(sel, "n", depth + 1, chain, seen)
+            prompts = [n for n in sym.nodes if n.prompt]
+            if not active and prompts and not sym.visibility:
+                # The prompt is hidden, so the user's n is ignored and the default applies.
+                cond = prompts[0].prompt[1]
+                self._why_expr(cond, 2, depth, chain, seen,
+                               f"{sym.name}'s prompt is hidden unless {_expr(cond)}, so its "
+                               f"default ({value}) applies")
+                return
+            if not active and not prompts and not _is_probe(sym):
+                for default, cond in sym.defaults:
+                    if kconfiglib.expr_value(cond) and kconfiglib.expr_value(default) and \
+                            not getattr(default, "is_constant", False):
+                        self._add(chain, sym, "n", "promptless",
+                                  f"{sym.name} has no prompt and follows {_expr(default)}",
+                                  depth)
+                        for item in kconfiglib.expr_items(default):
+                            if isinstance(item, kconfiglib.Symbol) and item.tri_value:
+                                self._why(item, "n", depth + 1, chain, seen)
+                        return
             if not active and _is_probe(sym):
                 chain.append(Blocker(sym.name, value, "n", "toolchain", _loc(sym),
                                      f"{sym.name}={value} is decided by a compiler probe "
@@ -461,12 +481,33 @@ class KconfigModel:
                 return
         prompts = [n for n in sym.nodes if n.prompt]
         if not prompts:
-            selectors = [s for s in kconfiglib.expr_items(sym.rev_dep)
-                         if isinstance(s, kconfiglib.Symbol) and not s.is_constant]
+            selectors = _selectors(sym)
             if _is_probe(sym):
                 chain.append(Blocker(sym.name, value, wanted, "toolchain", _loc(sym),
                                      f"{sym.name}={value}: the compiler probe at {_loc(sym)} "
                                      "failed for this toolchain", "toolchain probe", depth))
+                return
+            for default, cond in sym.defaults:
+                # def_bool y if SMP: the default's condition is what keeps it off.
+                if kconfiglib.expr_value(default) >= need and kconfiglib.expr_value(cond) < need:
+                    self._why_expr(cond, need, depth, chain, seen,
+                                   f"{sym.name} has no prompt and defaults to "
+                                   f"{_expr(default)} only if {_expr(cond)}")
+                    return
+                if kconfiglib.expr_value(cond) >= need and kconfiglib.expr_value(default) < need \
+                        and not getattr(default, "is_constant", False):
+                    self._why_expr(default, need, depth, chain, seen,
+                                   f"{sym.name} has no prompt and follows {_expr(default)}")
+                    return
+            chosen_elsewhere = [s for s in selectors if s.choice is not None
+                                and s.choice.selection not in (None, s)]
+            if chosen_elsewhere and not any(s.tri_value for s in selectors):
+                s0 = chosen_elsewhere[0]
+                sel = s0.choice.selection
+                self._add(chain, s0, "y", "choice",
+                          f"{sym.name} is only selected by {s0.name}, a member of choice "
+                          f"'{_prompt(s0.choice)}', which has {sel.name}=y "
+                          f"(from {self._source(sel.name)})", depth)
                 return
             if not selectors:
                 chain.append(Blocker(
@@ -553,6 +594,16 @@ def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
             want = term[2].str_value if op is kconfiglib.EQUAL else f"not {term[2].str_value}"
             return [(term[1], want)]
     return []
+
+
+def _selectors(sym: Any) -> list[Any]:
+    """The symbols that `select` sym (not the symbols in their conditions)."""
+    out = []
+    for term in kconfiglib.split_expr(sym.rev_dep, kconfiglib.OR):
+        sel = term[1] if isinstance(term, tuple) and term[0] is kconfiglib.AND else term
+        if isinstance(sel, kconfiglib.Symbol) and not sel.is_constant and sel not in out:
+            out.append(sel)
+    return out
 
 
 def _probe_line(sym: Any) -> str:

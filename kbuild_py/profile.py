@@ -133,8 +133,9 @@ class Waiver:
     symbol: str
     reason: str
     origin: Origin
-    replaced: Requirement
-    replacement: Requirement | None = None
+    replaced: Requirement | Param
+    replacement: Requirement | Param | None = None
+    kind: str = "options"  # options | cmdline | sysctl
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,9 @@ class Param:
     value: str | None = None
     ref: str | None = None
     when: Condition | None = None
+
+    def wanted(self) -> str:
+        return "(flag)" if self.value is None else self.value
 
     def render_cmdline(self) -> str:
         return self.name if self.value is None else f"{self.name}={self.value}"
@@ -272,8 +276,7 @@ def _merge_entries(kind: str, doc: Document, entries: dict[str, dict[str, Any]],
                 raise UserError(
                     f"{origin}: {kind}.{name}: waive given, but no extended layer requires {name}",
                     "remove the entry, or extend the layer that sets it")
-            if kind == "options":
-                waivers.append(Waiver(name, raw["waive"].strip(), origin, earlier))
+            waivers.append(Waiver(name, raw["waive"].strip(), origin, earlier, kind=kind))
             del current[name]
             continue
         new = make(name, raw, origin)
@@ -294,8 +297,7 @@ def _merge_entries(kind: str, doc: Document, entries: dict[str, dict[str, Any]],
             raise UserError(
                 f"{origin}: {kind}.{name}: conflicts with {earlier.origin} ({shown} there)",
                 "add 'override: <reason>' to change it deliberately")
-        if kind == "options":
-            waivers.append(Waiver(name, raw["override"].strip(), origin, earlier, new))
+        waivers.append(Waiver(name, raw["override"].strip(), origin, earlier, new, kind=kind))
         current[name] = new
 
 

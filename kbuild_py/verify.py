@@ -74,7 +74,8 @@ class Report:
             "counts": self.counts(),
             "passed": not self.failed,
             "checks": [c.to_dict() for c in self.checks],
-            "waivers": [{"symbol": w.symbol, "reason": w.reason, "origin": str(w.origin),
+            "waivers": [{"symbol": w.symbol, "kind": w.kind, "reason": w.reason,
+                         "origin": str(w.origin),
                          "replaced": {"requested": w.replaced.wanted(),
                                       "origin": str(w.replaced.origin)},
                          "replacement": w.replacement.wanted() if w.replacement else None}
@@ -113,7 +114,7 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
             continue
         value = final.get(r.symbol)
         if satisfied(req, value):
-            note = f"renamed from {req.symbol}" if r.symbol != req.symbol else ""
+            note = f"called {r.symbol} in this kernel" if r.symbol != req.symbol else ""
             checks.append(Check(r.symbol, req, OK, value, note))
             continue
         explanation = None
@@ -122,7 +123,7 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
         checks.append(Check(r.symbol, req, UNMET, value,
                             explanation.summary if explanation else "", explanation))
     for w in profile.waivers:
-        if w.replacement is None:
+        if w.replacement is None and isinstance(w.replaced, Requirement):
             checks.append(Check(w.symbol, w.replaced, WAIVED, final.get(w.symbol), w.reason))
     checks.sort(key=lambda c: (c.status != UNMET, c.symbol))
     return Report(profile.name, kernel, profile.arch, toolchain, config, checks,

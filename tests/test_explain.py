@@ -103,3 +103,30 @@ def test_version_missing_symbol(tree61, model_for) -> None:  # type: ignore[no-u
     exp = model.explain("SLAB_BUCKETS", "y")
     assert exp.value == "(missing)"
     assert "does not exist in this kernel" in exp.summary
+
+
+def test_promptless_default_condition(tree612, model_for, kbuild_base) -> None:  # type: ignore[no-untyped-def]
+    model = model_for(tree612, "x86_64", "gcc")
+    model.load(kbuild_base(tree612, "x86_64", "gcc", "tinyconfig"))
+    exp = model.explain("SCHED_CORE", "y")
+    assert "defaults to y only if SMP" in exp.summary
+    assert exp.fix == "set SMP: y in the profile (now n, from base config)"
+
+
+def test_hidden_prompt_keeps_the_default(tree612, model_for, kbuild_base, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model = model_for(tree612, "x86_64", "gcc")
+    model.load(kbuild_base(tree612, "x86_64", "gcc", "x86_64_defconfig"),
+               _fragment(tmp_path, ["# CONFIG_FHANDLE is not set"]))
+    assert model.value("FHANDLE") == "y"
+    exp = model.explain("FHANDLE", "n")
+    assert "prompt is hidden unless EXPERT" in exp.summary
+    assert exp.fix.startswith("set EXPERT: y")
+
+
+def test_selected_only_by_a_choice_member(tree612, model_for, kbuild_base) -> None:  # type: ignore[no-untyped-def]
+    model = model_for(tree612, "x86_64", "gcc")
+    model.load(kbuild_base(tree612, "x86_64", "gcc", "x86_64_defconfig"))
+    exp = model.explain("GCC_PLUGIN_STRUCTLEAK", "y")
+    assert exp.chain[0].kind == "choice"
+    assert "INIT_STACK_ALL_ZERO=y" in exp.summary
+    assert exp.fix.startswith("set GCC_PLUGIN_STRUCTLEAK_")
