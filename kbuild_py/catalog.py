@@ -77,7 +77,7 @@ def _dotted(path: list[str | int] | tuple[str | int, ...]) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
-def _describe(err: jsonschema.ValidationError) -> str:
+def describe(err: jsonschema.ValidationError) -> str:
     """A human message for one schema error, with did-you-mean for unknown keys."""
     v = err.validator
     sch = err.schema if isinstance(err.schema, dict) else {}
@@ -112,7 +112,7 @@ def _describe(err: jsonschema.ValidationError) -> str:
     if v == "oneOf":
         patterns = [e for e in err.context if e.validator == "pattern"]
         if patterns:
-            return _describe(patterns[0])
+            return describe(patterns[0])
         return "is not one of the accepted forms: " + str(sch.get("description", "the schema"))
     return str(err.message)
 
@@ -143,7 +143,7 @@ def validate(doc: Document, schema_name: str, what: str) -> None:
             schema_ = err.schema if isinstance(err.schema, dict) else {}
             allowed = schema_.get("properties", {})
             path = path + [next((k for k in err.instance if k not in allowed), "?")]
-        parts.append(f"{doc.where(tuple(path))}: {_dotted(path)}: {_describe(err)}")
+        parts.append(f"{doc.where(tuple(path))}: {_dotted(path)}: {describe(err)}")
     more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
     raise UserError("; ".join(parts) + more, f"see docs/PROFILES.md for the {what} format")
 

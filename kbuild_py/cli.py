@@ -79,6 +79,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_boot(args: argparse.Namespace) -> int:
+    """Prove the protections at run time: QEMU + LKDTM, one boot per test."""
+    from .pipeline import step_boot
+
+    plan = _plan(args)
+    with _lock(plan):
+        step_boot(plan, tests=args.test or None, extra_cmdline=args.cmdline,
+                  timeout=args.timeout, strict=not args.report_only)
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Check an existing .config against a profile, without building."""
     from . import report as render
@@ -221,6 +232,13 @@ def parser() -> argparse.ArgumentParser:
     sp = add("build", cmd_build, "configure, verify, build and collect")
     sp.add_argument("--report-only", action="store_true")
     sp.add_argument("--jobs", "-j", type=int)
+    sp = add("boot", cmd_boot, "boot the built kernel in QEMU and run LKDTM, one boot per test",
+             kernel=False)
+    sp.add_argument("--test", action="append", help="run only this LKDTM test (repeatable)")
+    sp.add_argument("--jobs", "-j", type=int, help="boots in parallel (default: cores)")
+    sp.add_argument("--cmdline", default="", help="extra kernel parameters for every boot")
+    sp.add_argument("--timeout", type=float, default=30, help="seconds per boot (default 30)")
+    sp.add_argument("--report-only", action="store_true")
     sp = add("check", cmd_check, "check an existing .config against a profile")
     sp.add_argument("--config", required=True, help=".config to check (.xz is read directly)")
     sp.add_argument("--version", default="6.12", help="kernel version of the config when no "

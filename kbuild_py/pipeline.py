@@ -168,3 +168,29 @@ def locked(plan: BuildPlan) -> Iterator[None]:
         for folder in (plan.paths.profile, plan.paths.stamps, plan.paths.build):
             sweep_partials(folder)
         yield
+
+
+def boot_inputs_digest() -> str:
+    """What the boot step reads besides the built kernel: LKDTM expectations and the init."""
+    from . import catalog
+
+    root = catalog.data_root()
+    files = sorted((root / "lkdtm").glob("*.yaml")) + [root / "initramfs" / "init.c"]
+    return sha256_text("\n".join(f"{f.name}:{f.read_text()}" for f in files if f.is_file()))
+
+
+def step_boot(plan: BuildPlan, *, tests: list[str] | None = None, extra_cmdline: str = "",
+              timeout: float = 30, strict: bool = True) -> None:
+    """Boot the built kernel once per LKDTM test; fail when a claimed protection is not seen."""
+    from . import boot
+
+    result = boot.run_suite(plan, tests=tests, jobs=plan.jobs, extra_cmdline=extra_cmdline,
+                            timeout=timeout)
+    boot.write_reports(result, plan.paths.boot)
+    print(boot.text(result), end="")
+    if strict and result.failed:
+        names = ", ".join(v.test for v in result.failed[:5])
+        raise RequirementsUnmet(
+            f"profile {plan.profile.name}: {len(result.failed)} claimed protection(s) not "
+            f"observed at run time: {names}",
+            f"see {plan.paths.boot / 'boot-report.txt'} and the console logs beside it")

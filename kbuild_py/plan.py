@@ -43,6 +43,10 @@ class Paths:
         return self.profile / "dist"
 
     @property
+    def boot(self) -> Path:
+        return self.profile / "boot"
+
+    @property
     def log(self) -> Path:
         return self.profile / "build.log"
 

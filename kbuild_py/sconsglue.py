@@ -52,8 +52,10 @@ def declare(arguments: dict[str, str], root: str) -> None:
     )
 
     from .pipeline import (
+        boot_inputs_digest,
         inputs_digest,
         locked,
+        step_boot,
         step_build,
         step_collect,
         step_config,
@@ -74,9 +76,10 @@ def declare(arguments: dict[str, str], root: str) -> None:
     variables.Add("strict", "1: unmet required options fail the build; 0: report only", "1")
     variables.Add("ccache", "1: compile through ccache when it is installed; 0: never", "1")
     env = Environment(variables=variables, ENV=os.environ, tools=[])
-    Help("kbuild-py: scons profile=<name> [config|build|collect]\n\n"
+    Help("kbuild-py: scons profile=<name> [config|build|collect|boot]\n\n"
          "Targets: config (verified .config and report), build (kernel), collect (default: "
-         "out/<p>/dist/)\n\nVariables:\n" + variables.GenerateHelpText(env), append=False)
+         "out/<p>/dist/), boot (QEMU + LKDTM: out/<p>/boot/)\n\nVariables:\n"
+         + variables.GenerateHelpText(env), append=False)
 
     out = Path(root) / env["out"]
     out.mkdir(parents=True, exist_ok=True)
@@ -120,12 +123,16 @@ def declare(arguments: dict[str, str], root: str) -> None:
         [config[0]], _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
     collect = env.Command(str(paths.dist / "manifest.json"), [build[0], build[2], config[1]],
                           _action(guarded(lambda: step_collect(plan, command)), "collect"))
-    Precious(tree, config, build, collect)
+    boot = env.Command(str(paths.boot / "boot-report.json"),
+                       [collect[0], Value(boot_inputs_digest())],
+                       _action(guarded(lambda: step_boot(plan, strict=strict)), "boot + LKDTM"))
+    Precious(tree, config, build, collect, boot)
     if plan.source.kind == "tree":
         AlwaysBuild(build)  # the user's tree may change under us: Kbuild decides
     Alias("config", config)
     Alias("build", build)
     Alias("collect", collect)
+    Alias("boot", boot)
     Default(collect)
     Clean(collect, [str(paths.profile)])
     NoClean(str(out / "src"), str(out / "cache"))

@@ -1,0 +1,402 @@
+"""Run-time proof: the qemu-x86_64 and qemu-arm64 kernels are built, booted once per LKDTM test
+under QEMU, and every protection the profile claims is observed; a negative control (the same
+kernel booted with protections switched off on the command line) must be reported NOT protected.
+
+The fast tests at the end check the harness itself (cpio writer, verdict logic, reports, errors)
+without a kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from kbtest import REPO, TEST_OUT
+from kbuild_py import boot
+from kbuild_py.boot import (
+    INCONCLUSIVE,
+    NOT_APPLICABLE,
+    NOT_PROTECTED,
+    PROTECTED,
+    Boot,
+    BootReport,
+    OptionValue,
+    Verdict,
+)
+from kbuild_py.errors import InfraError, UserError
+from kbuild_py.plan import make_plan
+
+OUT = TEST_OUT.relative_to(REPO)
+
+# Protections the qemu profiles claim and the suite must see, by LKDTM test (6.12 names).
+REQUIRED_COMMON = [
+    "WRITE_RO", "WRITE_RO_AFTER_INIT", "WRITE_KERN", "EXEC_DATA", "EXEC_STACK", "EXEC_KMALLOC",
+    "EXEC_VMALLOC", "EXEC_RODATA", "EXEC_USERSPACE", "ACCESS_USERSPACE", "CORRUPT_STACK",
+    "CORRUPT_STACK_STRONG", "STACK_GUARD_PAGE_LEADING", "STACK_GUARD_PAGE_TRAILING",
+    "REPORT_STACK_CANARY", "SLAB_FREE_DOUBLE", "SLAB_FREE_CROSS", "SLAB_INIT_ON_ALLOC",
+    "BUDDY_INIT_ON_ALLOC", "CORRUPT_LIST_ADD", "CORRUPT_LIST_DEL", "ARRAY_BOUNDS",
+]
+FAMILIES = ("USERCOPY_", "REFCOUNT_", "FORTIFY_")
+REQUIRED = {
+    "qemu-x86_64": [*REQUIRED_COMMON, "UNSET_SMEP"],
+    "qemu-arm64": [*REQUIRED_COMMON, "CORRUPT_PAC", "CFI_BACKWARD"],
+}
+# Protected wherever the profile enables them, n/a (without a boot) where it does not.
+WHERE_ENABLED = ["STACKLEAK_ERASING", "READ_AFTER_FREE", "READ_BUDDY_AFTER_FREE"]
+NOT_ON_ARCH = {
+    "qemu-x86_64": ["CORRUPT_PAC", "CFI_BACKWARD", "WRITE_OPD", "DOUBLE_FAULT"],
+    "qemu-arm64": ["UNSET_SMEP", "WRITE_OPD", "DOUBLE_FAULT"],
+}
+# Switched off at run time on the same kernel: both must be reported NOT protected.
+# (init_on_free=0 too: memory zeroed when freed would hide init_on_alloc=0.)
+NEGATIVE_CONTROL = {"hardened_usercopy=off": "USERCOPY_SLAB_SIZE_TO",
+                    "init_on_alloc=0 init_on_free=0": "SLAB_INIT_ON_ALLOC"}
+
+_built: dict[str, Path] = {}
+
+
+def built(profile: str) -> Path:
+    """Build the profile into out/.test (SCons: incremental, a no-op when up to date)."""
+    if profile not in _built:
+        r = subprocess.run(["scons", "-Q", f"profile={profile}", f"out={OUT}"], cwd=REPO,
+                           capture_output=True, text=True, check=False, timeout=3000)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        _built[profile] = TEST_OUT / profile
+    return _built[profile]
+
+
+def _table(report: BootReport) -> str:
+    return boot.text(report)
+
+
+@pytest.mark.kernel
+@pytest.mark.build
+@pytest.mark.parametrize("profile", ["qemu-x86_64", "qemu-arm64"])
+def test_suite_proves_the_claimed_protections(tree612, profile: str) -> None:  # type: ignore[no-untyped-def]
+    folder = built(profile)
+    plan = make_plan(profile, TEST_OUT)
+    report = boot.run_suite(plan, jobs=2)
+    written = boot.write_reports(report, folder / "boot")
+    table = _table(report)
+
+    assert not report.failed, table
+    by_name = {v.test: v for v in report.verdicts}
+    for name in REQUIRED[profile]:
+        assert by_name[name].verdict == PROTECTED, f"{name}: {by_name[name].reason}\n{table}"
+        assert by_name[name].claimed
+    for prefix in FAMILIES:
+        family = [v for v in report.verdicts if v.test.startswith(prefix)]
+        assert len(family) >= 5, prefix
+        assert all(v.verdict == PROTECTED for v in family), table
+    for name in WHERE_ENABLED:
+        v = by_name[name]
+        assert v.verdict == (PROTECTED if v.claimed else NOT_APPLICABLE), f"{name}\n{table}"
+        if not v.claimed:
+            assert "not claimed: needs" in v.reason and v.seconds == 0
+    for name in NOT_ON_ARCH[profile]:
+        assert by_name[name].verdict == NOT_APPLICABLE and "not on" in by_name[name].reason
+    protected = [v for v in report.verdicts if v.verdict == PROTECTED]
+    assert len(protected) >= 25, table
+    for v in report.verdicts:
+        assert v.verdict in (PROTECTED, NOT_APPLICABLE), f"{v.test}: {v.reason}\n{table}"
+        if v.verdict == PROTECTED:
+            log = Path(v.log).read_text()
+            assert v.evidence and all(part in log for part in v.evidence.split(" | ")), v.test
+            assert "Call Trace" not in v.evidence and "Call trace" not in v.evidence
+        for option in v.options:
+            assert option.name and not option.name.startswith("CONFIG_")
+
+    # One boot per test (times are measured by bench/bench_boot.py, not asserted here).
+    booted = [v for v in report.verdicts if v.seconds > 0]
+    assert len(booted) == len({v.log for v in booted}) >= 25
+
+    # Reports: text, JSON, JUnit with one testcase per test and no failure.
+    data = json.loads(written[1].read_text())
+    assert data["passed"] is True and data["counts"][PROTECTED] == len(protected)
+    suite = ET.parse(written[2]).getroot().find("testsuite")
+    assert suite is not None
+    assert len(suite.findall("testcase")) == len(report.verdicts)
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+
+
+@pytest.mark.kernel
+@pytest.mark.build
+@pytest.mark.parametrize("profile", ["qemu-x86_64", "qemu-arm64"])
+def test_negative_control_is_reported(tree612, profile: str) -> None:  # type: ignore[no-untyped-def]
+    """The harness can fail: the same kernel, protections switched off at run time."""
+    folder = built(profile)
+    plan = make_plan(profile, TEST_OUT)
+    report = boot.run_suite(plan, tests=list(NEGATIVE_CONTROL.values()), jobs=2,
+                            extra_cmdline=" ".join(NEGATIVE_CONTROL))
+    written = boot.write_reports(report, folder / "boot", stem="boot-report-negative")
+    table = _table(report)
+    for param, name in NEGATIVE_CONTROL.items():
+        v = report.verdict(name)
+        assert v.verdict == NOT_PROTECTED, table
+        assert v.claimed and v in report.failed
+        assert v.cmdline.endswith(f"{' '.join(NEGATIVE_CONTROL)} kbuild_py_test={name}")
+        assert param.split()[0] in v.cmdline
+        assert "FAIL:" in v.reason and "booted with" in v.reason, v.reason
+    suite = ET.parse(written[2]).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == str(len(NEGATIVE_CONTROL))
+    assert "FAIL NOT protected" in written[0].read_text()
+    # The plain run's logs are not overwritten by the control's.
+    assert all("/logs-" in v.log for v in report.verdicts)
+
+
+@pytest.mark.kernel
+def test_expectations_match_the_612_sources(tree612) -> None:  # type: ignore[no-untyped-def]
+    """Every test tests.txt runs is in lkdtm/tests.yaml; every test there exists in LKDTM."""
+    listed = [line.split()[0] for line in
+              (tree612.path / "tools/testing/selftests/lkdtm/tests.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    crashtypes = set(re.findall(r"CRASHTYPE\((\w+)\)", "".join(
+        p.read_text() for p in (tree612.path / "drivers/misc/lkdtm").glob("*.c"))))
+    for arch in ("x86_64", "arm64"):
+        exp = boot.load_expectations(arch)
+        assert exp.kernel == "6.12"
+        missing = [name for name in listed if name not in exp.tests]
+        assert not missing, missing
+        unknown = [name for name in exp.tests if name not in crashtypes]
+        assert not unknown, unknown
+
+
+# --------------------------------------------------------------------------- fast, no kernel
+
+
+def _parse_newc(data: bytes) -> dict[str, tuple[int, tuple[int, int], bytes]]:
+    out = {}
+    pos = 0
+    while True:
+        assert data[pos:pos + 6] == b"070701"
+        fields = [int(data[pos + 6 + 8 * i: pos + 14 + 8 * i], 16) for i in range(13)]
+        namesize, filesize = fields[11], fields[6]
+        name = data[pos + 110: pos + 110 + namesize - 1].decode()
+        pos += 110 + namesize
+        pos += -pos % 4
+        body = data[pos:pos + filesize]
+        pos += filesize + (-filesize % 4)
+        if name == "TRAILER!!!":
+            assert pos == len(data)
+            return out
+        out[name] = (fields[1], (fields[9], fields[10]), body)
+
+
+def test_cpio_newc_layout() -> None:
+    archive = boot.cpio_newc(b"\x7fELF-init")
+    entries = _parse_newc(archive)
+    assert list(entries) == ["dev", "dev/console", "dev/kmsg", "debug", "init"]
+    assert entries["init"] == (0o100755, (0, 0), b"\x7fELF-init")
+    assert entries["dev/console"][:2] == (0o20600, (5, 1))
+    assert entries["dev/kmsg"][1] == (1, 11)
+    assert entries["debug"][0] & 0o170000 == 0o040000
+    assert len(archive) % 4 == 0
+    assert boot.cpio_newc(b"x") == boot.cpio_newc(b"x"), "deterministic"
+
+
+def test_initramfs_is_cached_by_content(tmp_path: Path) -> None:
+    plan = make_plan("qemu-x86_64", tmp_path)
+    init = tmp_path / "init"
+    init.write_bytes(b"one")
+    first = boot.build_initramfs(plan, init)
+    assert first.parent == tmp_path / "qemu-x86_64" / "boot"
+    assert _parse_newc(gzip.decompress(first.read_bytes()))["init"][2] == b"one"
+    mtime = first.stat().st_mtime_ns
+    assert boot.build_initramfs(plan, init) == first and first.stat().st_mtime_ns == mtime
+    init.write_bytes(b"two")
+    assert boot.build_initramfs(plan, init) != first
+
+
+CONSOLE_HEAD = ("Linux version 6.12\nlkdtm: No crash points registered\n"
+                "KBUILD-PY: start X repeat 1\n")
+
+
+def _judge(name: str, console: str, *, arch: str = "x86_64", timed_out: bool = False) -> tuple[
+        str, str, str, str]:
+    test = boot.load_expectations(arch).tests[name]
+    return boot.judge(test, Boot(console, 1.0, timed_out, None if timed_out else 0), 30)
+
+
+def test_judge_protected_needs_the_protections_own_message() -> None:
+    fault = ("KBUILD-PY: trigger WRITE_RO 1/1\nlkdtm: attempting bad rodata write at ff\n"
+             "BUG: unable to handle page fault for address: ff\n"
+             "#PF: supervisor write access in kernel mode\n"
+             "#PF: error_code(0x0003) - permissions violation\nCall Trace:\n"
+             "KBUILD-PY: killed WRITE_RO signal 9\nKBUILD-PY: done WRITE_RO\n")
+    verdict, reason, evidence, ending = _judge("WRITE_RO", CONSOLE_HEAD + fault)
+    assert (verdict, ending) == (PROTECTED, "killed")
+    assert "permissions violation" in evidence
+    # A generic oops is not this protection's message.
+    other = fault.replace("#PF: error_code(0x0003) - permissions violation", "#PF: oops")
+    verdict, reason, _, _ = _judge("WRITE_RO", CONSOLE_HEAD + other)
+    assert verdict == INCONCLUSIVE and "not with this protection's message" in reason
+    # The message alone is not enough when the task was supposed to die and did not.
+    survived = fault.replace("killed WRITE_RO signal 9", "survived WRITE_RO")
+    assert _judge("WRITE_RO", CONSOLE_HEAD + survived)[0] == INCONCLUSIVE
+
+
+def test_judge_not_protected_and_lkdtm_comment() -> None:
+    console = CONSOLE_HEAD + (
+        "KBUILD-PY: trigger USERCOPY_KERNEL 1/1\nlkdtm: FAIL: bad copy_to_user() not detected!\n"
+        "lkdtm: Unexpected! This kernel (6.12) was built with CONFIG_HARDENED_USERCOPY=y\n"
+        "KBUILD-PY: survived USERCOPY_KERNEL\nKBUILD-PY: done USERCOPY_KERNEL\n")
+    verdict, reason, evidence, ending = _judge("USERCOPY_KERNEL", console)
+    assert (verdict, ending) == (NOT_PROTECTED, "survived")
+    assert "FAIL: bad copy_to_user() not detected" in reason and "Unexpected!" in reason
+    # Ran to its end without the report: NOT protected too.
+    quiet = CONSOLE_HEAD + ("KBUILD-PY: trigger SLAB_FREE_DOUBLE 1/1\n"
+                            "KBUILD-PY: survived SLAB_FREE_DOUBLE\nKBUILD-PY: done x\n")
+    verdict, reason, _, _ = _judge("SLAB_FREE_DOUBLE", quiet)
+    assert verdict == NOT_PROTECTED and "never reported" in reason
+
+
+def test_judge_says_which_inconclusive() -> None:
+    verdict, reason, _, ending = _judge("WRITE_RO", "SeaBIOS\nLinux version", timed_out=True)
+    assert (verdict, ending) == (INCONCLUSIVE, "timeout") and "before the test ran" in reason
+    verdict, reason, _, _ = _judge("WRITE_RO", "qemu: could not load kernel")
+    assert verdict == INCONCLUSIVE and "QEMU exited (0) before the test" in reason
+    verdict, reason, _, _ = _judge("WRITE_RO", "Kernel panic - not syncing: VFS: no root\n")
+    assert verdict == INCONCLUSIVE and "panicked before the test" in reason
+    hung = CONSOLE_HEAD + "KBUILD-PY: trigger WRITE_RO 1/1\nlkdtm: attempting bad rodata\n"
+    verdict, reason, _, _ = _judge("WRITE_RO", hung, timed_out=True)
+    assert verdict == INCONCLUSIVE and "timed out after 30 s without a verdict" in reason
+    realloc = CONSOLE_HEAD + ("KBUILD-PY: trigger SLAB_INIT_ON_ALLOC 1/1\n"
+                              "lkdtm: Reallocation missed clobbered memory.\n"
+                              "lkdtm: Memory appears initialized (0, no earlier values)\n"
+                              "KBUILD-PY: survived SLAB_INIT_ON_ALLOC\n")
+    assert _judge("SLAB_INIT_ON_ALLOC", realloc)[0] == INCONCLUSIVE
+
+
+def test_judge_not_applicable_cases() -> None:
+    refused = CONSOLE_HEAD + "KBUILD-PY: trigger NEW 1/1\nKBUILD-PY: refused NEW errno 22\n"
+    verdict, reason, _, _ = _judge("WRITE_RO", refused)
+    assert verdict == NOT_APPLICABLE and "no such test" in reason
+    xfail = CONSOLE_HEAD + ("KBUILD-PY: trigger CFI_BACKWARD 1/1\n"
+                            "lkdtm: XFAIL: this test is arm64-only\nKBUILD-PY: survived x\n")
+    assert _judge("CFI_BACKWARD", xfail, arch="arm64")[0] == NOT_APPLICABLE
+    no_mte = CONSOLE_HEAD + "KBUILD-PY: trigger SLAB_LINEAR_OVERFLOW 1/1\nKBUILD-PY: survived x\n"
+    verdict, reason, _, _ = _judge("SLAB_LINEAR_OVERFLOW", no_mte, arch="arm64")
+    assert verdict == NOT_APPLICABLE and "MTE" in reason
+
+
+def test_after_limits_where_the_protection_may_show() -> None:
+    early = CONSOLE_HEAD + ("KBUILD-PY: trigger CFI_BACKWARD 1/1\n"
+                            "Unable to handle kernel paging request at virtual address 0\n"
+                            "KBUILD-PY: killed CFI_BACKWARD signal 11\n")
+    assert _judge("CFI_BACKWARD", early, arch="arm64")[0] == INCONCLUSIVE
+    late = early.replace("KBUILD-PY: trigger CFI_BACKWARD 1/1\n",
+                         "KBUILD-PY: trigger CFI_BACKWARD 1/1\n"
+                         "lkdtm: Attempting checked stack return address redirection ...\n")
+    assert _judge("CFI_BACKWARD", late, arch="arm64")[0] == PROTECTED
+
+
+def _fake_dist(tmp_path: Path, profile: str = "qemu-x86_64") -> Path:
+    dist = tmp_path / profile / "dist"
+    dist.mkdir(parents=True)
+    (dist / "bzImage").write_bytes(b"kernel")
+    (dist / "config").write_text("CONFIG_STRICT_KERNEL_RWX=y\n# CONFIG_KASAN is not set\n")
+    return dist
+
+
+def test_unclaimed_and_foreign_tests_need_no_boot(tmp_path: Path) -> None:
+    _fake_dist(tmp_path)
+    plan = make_plan("qemu-x86_64", tmp_path)
+    report = boot.run_suite(plan, tests=["SLAB_LINEAR_OVERFLOW", "CORRUPT_PAC"])
+    assert [v.verdict for v in report.verdicts] == [NOT_APPLICABLE, NOT_APPLICABLE]
+    kasan, pac = report.verdicts
+    assert kasan.reason == "not claimed: needs KASAN (off in the final .config)"
+    assert kasan.options == (OptionValue("KASAN", None),) and not kasan.claimed
+    assert pac.reason.startswith("not on x86_64: ")
+    assert not report.failed
+
+
+def test_missing_qemu_names_the_package(tmp_path: Path) -> None:
+    _fake_dist(tmp_path)
+    plan = make_plan("qemu-x86_64", tmp_path)
+    qemu = {**plan.arch.qemu, "binary": "qemu-system-nonexistent"}
+    plan = dataclasses.replace(plan, arch=dataclasses.replace(plan.arch, qemu=qemu))
+    with pytest.raises(InfraError) as e:
+        boot.run_suite(plan, tests=["WRITE_RO"])
+    assert "qemu-system-nonexistent not found" in e.value.one_line()
+    assert "apt-get install qemu-system-x86" in e.value.one_line()
+
+
+def test_missing_compiler_names_the_package(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbuild_py.toolchain import detect
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    detect.cache_clear()
+    try:
+        plan = make_plan("qemu-arm64", tmp_path)
+        with pytest.raises(InfraError) as e:
+            boot.build_init(plan)
+        assert "aarch64-linux-gnu-gcc not found" in e.value.one_line()
+        assert "apt-get install gcc-aarch64-linux-gnu" in e.value.one_line()
+    finally:
+        detect.cache_clear()
+
+
+def test_bad_input_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_dist(tmp_path / "out")
+    plan = make_plan("qemu-x86_64", tmp_path / "out")
+    with pytest.raises(UserError, match="unknown LKDTM test 'WRITE_R0' \\(did you mean "
+                                        "'WRITE_RO'\\?\\)"):
+        boot.run_suite(plan, tests=["WRITE_R0"])
+    with pytest.raises(UserError) as missing:
+        boot.run_suite(make_plan("qemu-x86_64", tmp_path / "none"))
+    assert re.search(r"no built kernel at \S+/dist/bzImage \(build it first: scons "
+                     r"profile=qemu-x86_64\)", missing.value.one_line())
+
+    data = tmp_path / "data"
+    for name in ("profiles", "toolchains", "arches", "lkdtm"):
+        shutil.copytree(REPO / name, data / name)
+    monkeypatch.setenv("KBUILD_PY_DATA", str(data))
+    tests_yaml = data / "lkdtm" / "tests.yaml"
+    text = tests_yaml.read_text()
+    tests_yaml.write_text(text.replace("outcome: panic", "outcome: crash", 1))
+    line = text[:text.index("outcome: panic")].count("\n") + 1
+    with pytest.raises(UserError) as e:
+        boot.load_expectations("x86_64")
+    assert f"lkdtm/tests.yaml:{line}: tests.CORRUPT_STACK.outcome: must be one of" in str(e.value)
+    tests_yaml.write_text(text.replace("'pinned CR4 bits changed: '", "'pinned CR4 (bits'"))
+    with pytest.raises(UserError, match=r"tests.yaml:\d+: bad regex 'pinned CR4 \(bits'"):
+        boot.load_expectations("x86_64")
+
+
+def test_reports_render_every_verdict(tmp_path: Path) -> None:
+    opts = (OptionValue("HARDENED_USERCOPY", "y"),)
+    report = BootReport("p", "x86_64", "6.12.1", "bzImage", "lkdtm/tests.yaml", ["qemu"],
+                        "console=ttyS0", 2, 30.0, verdicts=[
+                            Verdict("A", "a", PROTECTED, "msg", opts, True, "killed", "killed",
+                                    "msg", 2.0, "a.log"),
+                            Verdict("B", "b", NOT_PROTECTED, "FAIL", opts, True, "killed",
+                                    "survived", "", 2.0, "b.log"),
+                            Verdict("C", "c", INCONCLUSIVE, "timeout", opts, True, "killed",
+                                    "timeout", "", 30.0, "c.log"),
+                            Verdict("D", "d", NOT_APPLICABLE, "not claimed", (), False,
+                                    "killed")])
+    assert [v.test for v in report.failed] == ["B", "C"]
+    txt, js, xml = boot.write_reports(report, tmp_path)
+    assert "FAIL NOT protected" in txt.read_text() and "FAIL inconclusive" in txt.read_text()
+    data = json.loads(js.read_text())
+    assert data["passed"] is False and data["counts"] == {
+        PROTECTED: 1, NOT_PROTECTED: 1, NOT_APPLICABLE: 1, INCONCLUSIVE: 1}
+    assert data["verdicts"][0]["options"] == [{"name": "HARDENED_USERCOPY", "final": "y"}]
+    suite = ET.parse(xml).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
+            suite.get("skipped")) == ("4", "1", "1", "1")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert cases["B"].find("failure") is not None and cases["C"].find("error") is not None
+    assert cases["D"].find("skipped") is not None
