@@ -7,6 +7,8 @@
  *
  *   kbuild_py_test=<NAME>   LKDTM test to trigger (kernel command line, reaches init's environment)
  *   kbuild_py_repeat=<N>    trigger it N times, each from a new process (REPORT_STACK_CANARY: 2)
+ *   kbuild_py_read=<p,...>  instead of a test: print the contents of these files (under /proc)
+ *                           as "KBUILD-PY: value <path> <contents>", to check built-in defaults
  *
  * The test runs in a child process: LKDTM's protections kill the task that trips them, and
  * killing PID 1 would panic the kernel and hide the verdict. The child writes the name to
@@ -74,6 +76,43 @@ static int trigger_once(const char *name)
 	return 0;
 }
 
+/* Print the first line of each comma-separated /proc path, to check built-in defaults. */
+static void read_values(const char *list)
+{
+	char path[128];
+	size_t n = 0;
+
+	mkdir("/proc", 0555);
+	if (mount("proc", "/proc", "proc", 0, 0) != 0)
+		say("error", "mount proc on /proc", 0, errno, 1);
+	for (;; list++) {
+		if (*list && *list != ',' && n < sizeof(path) - 1) {
+			path[n++] = *list;
+			continue;
+		}
+		path[n] = 0;
+		if (n) {
+			char value[64] = "";
+			int fd = open(path, O_RDONLY);
+			ssize_t got = fd >= 0 ? read(fd, value, sizeof(value) - 1) : -1;
+
+			if (got < 0) {
+				say("unreadable", path, 0, errno, 1);
+			} else {
+				value[got] = 0;
+				while (got > 0 && (value[got - 1] == '\n' || value[got - 1] == ' '))
+					value[--got] = 0;
+				say("value", path, value, 0, 0);
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		n = 0;
+		if (!*list)
+			break;
+	}
+}
+
 static void finish(const char *name)
 {
 	say("done", name, 0, 0, 0);
@@ -87,6 +126,7 @@ int main(int argc, char **argv, char **envp)
 {
 	const char *name = getenv("kbuild_py_test");
 	const char *rep = getenv("kbuild_py_repeat");
+	const char *reads = getenv("kbuild_py_read");
 	long repeat = rep ? atoi(rep) : 1;
 	long i;
 
@@ -94,6 +134,10 @@ int main(int argc, char **argv, char **envp)
 	(void)argv;
 	(void)envp;
 	kmsg = open("/dev/kmsg", O_WRONLY);
+	if (reads && *reads) {
+		read_values(reads);
+		finish("values");
+	}
 	if (!name || !*name) {
 		say("error", "no kbuild_py_test= on the kernel command line", 0, 0, 0);
 		finish("none");

@@ -772,3 +772,67 @@ def write_reports(report: BootReport, folder: Path, stem: str = "boot-report") -
     atomic_write(paths[1], json.dumps(report.to_dict(), indent=2) + "\n")
     atomic_write(paths[2], junit(report))
     return paths
+
+
+# --------------------------------------------------------------------------- built-in defaults
+
+
+@dataclass(frozen=True)
+class DefaultCheck:
+    """A value the running kernel must have before user space touches it (checks/runtime.yaml)."""
+
+    option: str
+    path: str
+    status: str  # ok | unmet | n/a
+    expected: str | None
+    observed: str | None
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_VALUE = re.compile(r"KBUILD-PY: (value|unreadable) (\S+) ?(.*)$", re.M)
+
+
+def run_default_checks(plan: BuildPlan, *, timeout: float = 30,
+                       extra_cmdline: str = "") -> list[DefaultCheck]:
+    """Boot once, read every built-in default the final .config sets, compare with the config."""
+    rules = catalog.load_validated(catalog.data_root() / "checks" / "runtime.yaml", "runtime",
+                                   "run-time checks").data["defaults"]
+    final = read_config(plan.paths.dist / "config")
+    out: list[DefaultCheck] = []
+    wanted: dict[str, tuple[dict[str, Any], str]] = {}
+    for rule in rules:
+        value = final.get(rule["option"])
+        if value in (None, "n"):
+            out.append(DefaultCheck(rule["option"], rule["path"], NOT_APPLICABLE, None, None,
+                                    f"{rule['option']} is not set"))
+            continue
+        expected = rule.get("value_when_set", value) if value == "y" else value
+        wanted[rule["path"]] = (rule, expected)
+    if not wanted:
+        return out
+    image = plan.paths.dist / Path(plan.arch.image_path).name
+    initramfs = build_initramfs(plan, build_init(plan))
+    args = plan.arch.qemu.get("args", [])
+    exp = load_expectations(plan.arch.name)
+    console = str(plan.arch.qemu.get("console", ""))
+    words = [f"console={console}", *_profile_cmdline(plan), *exp.cmdline,
+             *extra_cmdline.split(), "kbuild_py_read=" + ",".join(wanted)]
+    argv = [_qemu_binary(plan), *(str(a) for a in (args if isinstance(args, list) else [])),
+            *exp.qemu_args, "-kernel", str(image), "-initrd", str(initramfs),
+            "-append", " ".join(words)]
+    tag = "-" + hashlib.sha256(extra_cmdline.encode()).hexdigest()[:8] if extra_cmdline else ""
+    booted = run_qemu(argv, timeout, _boot_dir(plan) / "logs" / f"defaults{tag}.log")
+    seen = {m.group(2): (m.group(1), m.group(3).strip()) for m in _VALUE.finditer(booted.console)}
+    for path, (rule, expected) in wanted.items():
+        kind, observed = seen.get(path, ("missing", ""))
+        if kind == "value":
+            status = "ok" if observed == expected else "unmet"
+            out.append(DefaultCheck(rule["option"], path, status, expected, observed, rule["why"]))
+        else:
+            out.append(DefaultCheck(rule["option"], path, "unmet", expected, None,
+                                    f"{path} {kind} in the running kernel "
+                                    f"(log: {_boot_dir(plan) / 'logs' / 'defaults.log'})"))
+    return out

@@ -188,6 +188,19 @@ def step_boot(plan: BuildPlan, *, tests: list[str] | None = None, extra_cmdline:
                             timeout=timeout)
     boot.write_reports(result, plan.paths.boot)
     print(boot.text(result), end="")
+    defaults = boot.run_default_checks(plan, timeout=timeout) if not extra_cmdline else []
+    write_json(plan.paths.boot / "defaults-report.json",
+               {"schema": "kbuild-py/defaults-report/1", "profile": plan.profile.name,
+                "checks": [d.to_dict() for d in defaults]})
+    for d in defaults:
+        print(f"default {d.status:5} {d.path} = {d.observed} (wanted {d.expected}, "
+              f"{d.option}): {d.why}")
+    unmet = [d for d in defaults if d.status == "unmet"]
+    if strict and unmet:
+        raise RequirementsUnmet(
+            f"profile {plan.profile.name}: built-in default not in force at run time: "
+            f"{unmet[0].path} is {unmet[0].observed}, wanted {unmet[0].expected}",
+            f"see {plan.paths.boot / 'defaults-report.json'}")
     if strict and result.failed:
         names = ", ".join(v.test for v in result.failed[:5])
         raise RequirementsUnmet(

@@ -400,3 +400,23 @@ def test_reports_render_every_verdict(tmp_path: Path) -> None:
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert cases["B"].find("failure") is not None and cases["C"].find("error") is not None
     assert cases["D"].find("skipped") is not None
+
+
+@pytest.mark.kernel
+@pytest.mark.build
+@pytest.mark.parametrize("profile", ["qemu-x86_64", "qemu-arm64"])
+def test_patched_builtin_defaults_are_in_force_at_boot(tree612, profile: str) -> None:  # type: ignore[no-untyped-def]
+    """The hardening-defaults patch queue's behaviour, seen in the running kernel."""
+    built(profile)
+    plan = make_plan(profile, TEST_OUT)
+    checks = {c.path: c for c in boot.run_default_checks(plan)}
+    kptr = checks["/proc/sys/kernel/kptr_restrict"]
+    assert (kptr.status, kptr.observed) == ("ok", "2"), kptr
+    yama = checks["/proc/sys/kernel/yama/ptrace_scope"]
+    assert (yama.status, yama.observed) == ("ok", "3"), yama
+    assert checks["/proc/sys/kernel/io_uring_disabled"].status == "n/a"  # IO_URING is off
+    # Negative control: the same kernel with the sysctl lowered on its command line.
+    lowered = {c.path: c for c in boot.run_default_checks(
+        plan, extra_cmdline="sysctl.kernel.kptr_restrict=0")}
+    assert lowered["/proc/sys/kernel/kptr_restrict"].status == "unmet"
+    assert lowered["/proc/sys/kernel/kptr_restrict"].observed == "0"
