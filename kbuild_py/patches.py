@@ -198,6 +198,7 @@ def _unshare(path: Path) -> None:
 
 def apply(base: Path, dest: Path, patches: list[Patch], skipped: list[Skipped]) -> None:
     """Build dest = base + patches, atomically; base is never modified."""
+    base = base.resolve()  # cp -a copies a symlink as a link: the copy must be of the tree
     for p in patches:
         _check_tree_paths(base, p)
     work = dest.with_name(f".{dest.name}.{os.getpid()}.part")
@@ -205,7 +206,7 @@ def apply(base: Path, dest: Path, patches: list[Patch], skipped: list[Skipped]) 
     try:
         r = subprocess.run(["cp", "-al", str(base), str(work)], capture_output=True, text=True,
                            check=False)
-        if r.returncode != 0:
+        if r.returncode != 0 or work.is_symlink() or not work.is_dir():
             raise InfraError(f"cannot copy {base}: {r.stderr.strip()}", "check the disk space")
         (work / ".kbuild-py-complete").unlink(missing_ok=True)
         for p in patches:

@@ -148,3 +148,17 @@ def test_local_tree_is_never_patched(tmp_path: Path, data_root: Path) -> None:
     with pytest.raises(UserError, match="kbuild-py never modifies"):
         patched(plan, user_tree)
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+@pytest.mark.kernel
+def test_a_symlinked_base_is_copied_not_written(tree612, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """out/src entries may be symlinks to a shared tree: the copy must never write through."""
+    link = tmp_path / "linked"
+    link.symlink_to(tree612.path)
+    base_file = tree612.path / "security" / "Kconfig"
+    before = hashlib.sha256(base_file.read_bytes()).hexdigest()
+    todo, skipped = patches.select(QUEUE, tree612.version)
+    patches.apply(link, tmp_path / "patched", todo, skipped)
+    assert hashlib.sha256(base_file.read_bytes()).hexdigest() == before
+    assert not (tmp_path / "patched").is_symlink()
+    assert not (tree612.path / ".kbuild-py-patches.json").exists()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kbtest import REPO
+from kbtest import REPO, TEST_OUT
 from kbuild_py import catalog
 from kbuild_py.profile import Profile, Requirement, load_profile
 from kbuild_py.resolve import resolve
@@ -205,6 +205,14 @@ def test_every_kspp_cmdline_and_sysctl_recommendation_is_set_or_waived(name: str
 # --------------------------------------------------------------------------- loading, resolving
 
 
+def tree_for(name: str, tree):  # type: ignore[no-untyped-def]
+    """The tree the profile is built from: its patch queues applied (symbols they add exist)."""
+    from kbuild_py.pipeline import patched
+    from kbuild_py.plan import make_plan
+
+    return patched(make_plan(name, TEST_OUT), tree)
+
+
 @pytest.mark.parametrize("name", PROFILES)
 def test_profile_loads_and_resolves_on_6_12(name: str, tree612, model_for) -> None:  # type: ignore[no-untyped-def]
     profile = load_profile(name)
@@ -213,7 +221,7 @@ def test_profile_loads_and_resolves_on_6_12(name: str, tree612, model_for) -> No
         assert req.why.strip(), f"{req.symbol}: blank why ({req.origin})"
     for w in profile.waivers:
         assert w.reason.strip(), f"{w.symbol}: waiver without a reason ({w.origin})"
-    model = model_for(tree612, profile.arch, profile.toolchain)
+    model = model_for(tree_for(name, tree612), profile.arch, profile.toolchain)
     # Strict on the newest supported kernel: an unknown symbol raises.
     resolved = resolve(profile, tree612.version, family(profile), model)
     assert any(r.applicable for r in resolved)
@@ -222,7 +230,7 @@ def test_profile_loads_and_resolves_on_6_12(name: str, tree612, model_for) -> No
 @pytest.mark.parametrize("name", PROFILES)
 def test_profile_resolves_on_6_1(name: str, tree61, model_for) -> None:  # type: ignore[no-untyped-def]
     profile = load_profile(name)
-    model = model_for(tree61, profile.arch, profile.toolchain)
+    model = model_for(tree_for(name, tree61), profile.arch, profile.toolchain)
     resolved = resolve(profile, tree61.version, family(profile), model)
     renamed = [r for r in resolved if r.applicable and r.symbol != r.requirement.symbol]
     for r in renamed:
