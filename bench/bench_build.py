@@ -25,9 +25,6 @@ def main() -> None:
     run([*cli, "config", "--profile", p, "--out", str(out)])
     build = out / p / "build"
 
-    def clean() -> None:
-        run(["make", "-C", str(build), "-s", "mrproper"], check=False)
-
     ccache_dir = OUT / ".bench" / "ccache"
     env = {"CCACHE_DIR": str(ccache_dir)}
 
@@ -65,7 +62,6 @@ def main() -> None:
     ]
     print("\n".join(lines))
     record(f"Full build, {p} (bench/bench_build.py)", lines)
-    _ = clean
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ def main() -> None:
             f"- **{p}**: cold {fmt(cold)} ({cold / ref:.2f}× anchor; target ≤ 0.25×), "
             f"warm {fmt(warm)} ({warm / ref:.2f}×; target ≤ 0.05×); "
             f"anchor merge_config.sh -m + make olddefconfig of the same base and fragment: "
-            f"{fmt(ref)}; peak memory of a cold `kbuild-py resolve`: {mem:.0f} MB (target ≤ 200 MB)",
+            f"{fmt(ref)}; peak memory of a cold `kbuild-py resolve`: {mem:.0f} MB "
+            "(target ≤ 200 MB)",
         ]
         print(lines[-1])
     everything = [p.stem for p in sorted((REPO / "profiles").glob("*.yaml"))]

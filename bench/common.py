@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -96,5 +95,3 @@ def machine() -> str:
 def fmt(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
-
-_ = resource  # imported for peak_rss_mb's probe documentation
