@@ -8,8 +8,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from .kconfig import read_config
 from .kmake import make_argv, run_make
 from .plan import BuildPlan
@@ -77,6 +75,8 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
         variables["CC"] = f"ccache {plan.toolchain.tools['CC']}"
         env.update({"CCACHE_BASEDIR": str(plan.paths.root.resolve()), "CCACHE_NOHASHDIR": "1"})
         before = ccache_stats()
+    from tqdm import tqdm  # only a build draws a progress bar
+
     argv = make_argv(tree.path, build_dir, variables, targets(plan, config), plan.jobs)
     plan.paths.log.unlink(missing_ok=True)
     with tqdm(desc=f"build {plan.profile.name}", unit=" steps", disable=not progress or None,

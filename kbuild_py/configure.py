@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .fsutil import atomic_write, sha256_text
 from .kconfig import Explanation, KconfigModel, SymbolTable, cache_key, read_config
@@ -15,6 +18,8 @@ from .plan import BuildPlan
 from .resolve import Resolved, fragment, resolve
 from .source import KernelTree
 from .toolchain import ToolchainIdentity, detect, kconfig_environment, make_variables
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,18 +50,25 @@ class KconfigSource:
         self._model: KconfigModel | None = None
 
     def model(self) -> KconfigModel:
+        """From the pickle when there is one; else parsed (and kept only by persist())."""
         if self._model is None:
             self._model = KconfigModel.parse(self.tree.path, self.env, self.tree.version,
-                                             self.cache)
-            if self.cache is not None:
+                                             self.cache, store=False)
+            if self.cache is not None and not self._model.from_cache:
                 atomic_write(self.cache.with_suffix(".symbols.json"),
                              self._model.symbol_table().to_json())
         return self._model
 
+    def persist(self) -> None:
+        """Keep a model parsed in this process for the next one (a pickle costs ~0.5 s, so
+        only the callers that will want the model again pay for it)."""
+        if self._model is not None and self.cache is not None and not self._model.from_cache:
+            self._model.store(self.cache)
+
     def symbols(self) -> SymbolTable:
         if self.cache is not None:
             table = self.cache.with_suffix(".symbols.json")
-            if table.is_file() and self.cache.is_file():
+            if table.is_file():
                 try:
                     return SymbolTable.from_json(table.read_text())
                 except (ValueError, KeyError, IndexError, TypeError):
@@ -97,32 +109,83 @@ def load_model(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> K
     Kconfig environment, kconfiglib's version and this adapter's code. A user's local tree can
     change under us, so its model is never cached.
     """
-    return KconfigSource(plan, tree, ident).model()
+    source = KconfigSource(plan, tree, ident)
+    model = source.model()
+    source.persist()
+    return model
+
+
+def _base_key(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> str:
+    return sha256_text(json.dumps([tree.identity, ident.key(), plan.profile.base,
+                                   make_variables(plan.toolchain, plan.arch)]))
+
+
+def base_is_current(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> bool:
+    stamp = plan.paths.base_dir / ".kbuild-py-key"
+    return ((plan.paths.base_dir / ".config").is_file() and stamp.is_file()
+            and stamp.read_text() == _base_key(plan, tree, ident))
 
 
 def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> Path:
-    """`make <base>` by Kbuild itself, redone only when tree, toolchain or target change."""
+    """`make <base>` by Kbuild itself, redone only when tree, toolchain or target change.
+
+    It runs in the build directory (KCONFIG_CONFIG pointing at base/.config), so Kbuild's conf
+    tool is compiled once per profile rather than once for the base and once for the build.
+    """
     out = plan.paths.base_dir
-    key = sha256_text(json.dumps([tree.identity, ident.key(), plan.profile.base,
-                                  make_variables(plan.toolchain, plan.arch)]))
+    key = _base_key(plan, tree, ident)
     stamp = out / ".kbuild-py-key"
     config = out / ".config"
-    if config.is_file() and stamp.is_file() and stamp.read_text() == key:
+    if base_is_current(plan, tree, ident):
         return config
     stamp.unlink(missing_ok=True)
-    argv = make_argv(tree.path, out.resolve(), make_variables(plan.toolchain, plan.arch),
-                     [plan.profile.base])
+    out.mkdir(parents=True, exist_ok=True)
+    plan.paths.build.mkdir(parents=True, exist_ok=True)
+    variables = {**make_variables(plan.toolchain, plan.arch),
+                 "KCONFIG_CONFIG": str(config.resolve())}
+    argv = make_argv(tree.path, plan.paths.build.resolve(), variables, [plan.profile.base])
     run_make(argv, plan.paths.profile / "configure.log", what=f"make {plan.profile.base}")
     atomic_write(stamp, key)
     return config
 
 
+def _in_background(fn: Callable[[], T]) -> Callable[[], T]:
+    """Start ``fn`` in a thread (it waits on a subprocess); the result is the join."""
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+
+    thread = threading.Thread(target=body, name="kbuild-base", daemon=True)
+    thread.start()
+
+    def join() -> T:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    return join
+
+
 def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     ident = detect(plan.toolchain, plan.arch.name)
-    base = base_config(plan, tree, ident)
+    # Kbuild makes the base config while kconfiglib reads the Kconfig tree: two cores, two
+    # independent jobs (the model is also parsed here when the results below are not cached).
+    cold = not base_is_current(plan, tree, ident)
+    base_done = _in_background(lambda: base_config(plan, tree, ident))
     source = KconfigSource(plan, tree, ident)
     family = (plan.toolchain.family, plan.toolchain.name)
-    resolved = resolve(plan.profile, tree.version, family, source.symbols())
+    try:
+        resolved = resolve(plan.profile, tree.version, family, source.symbols())
+        if cold:  # Kbuild is busy for seconds: have the model ready for the prediction
+            source.model()
+            source.persist()
+    finally:
+        base = base_done()
     atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
 
     # Kbuild's conf is deterministic: the same input config on the same tree with the same
@@ -139,6 +202,7 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
         atomic_write(plan.paths.predicted, (saved / "kconfiglib.config").read_bytes())
     else:
         model = source.model()
+        source.persist()
         model.load(base, plan.paths.fragment)
         tmp = plan.paths.predicted.with_name(f".kconfiglib.config.{os.getpid()}.tmp")
         model.write(tmp)

@@ -251,11 +251,12 @@ class KconfigModel:
 
     @classmethod
     def parse(cls, srctree: Path, env: dict[str, str], version: tuple[int, ...],
-              cache: Path | None = None) -> KconfigModel:
+              cache: Path | None = None, store: bool = True) -> KconfigModel:
         """Parse srctree/Kconfig with the Makefile's environment.
 
         With ``cache`` (a file path whose name is a key over everything that can change the
-        parse), a pickled model is reused; a missing, stale or unreadable cache re-parses.
+        parse), a pickled model is reused; a missing, stale or unreadable cache re-parses, and
+        the new model is stored there unless ``store`` is false (see store()).
         """
         if cache is not None and cache.is_file():
             model = cls._from_cache(cache)
@@ -274,8 +275,8 @@ class KconfigModel:
             for choice in kconf.unique_choices:
                 choice.__class__ = _Choice611
         model = cls(kconf)
-        if cache is not None:
-            model._to_cache(cache)
+        if cache is not None and store:
+            model.store(cache)
         return model
 
     @classmethod
@@ -291,7 +292,7 @@ class KconfigModel:
         model.from_cache = True
         return model
 
-    def _to_cache(self, path: Path) -> None:
+    def store(self, path: Path) -> None:
         self._k._readline = None  # the closed Kconfig file handle cannot be pickled
         self._k._filestack = []
         with _deep_recursion():

@@ -15,9 +15,6 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-from tqdm import tqdm
-
 from .errors import InfraError, UserError
 from .fsutil import atomic_write, sha256_file, sweep_partials
 from .profile import SourcePin, Version
@@ -95,6 +92,9 @@ def fetch(url: str, sha256: str, cache_dir: Path) -> Path:
         if sha256_file(dest) == sha256:
             return dest
         dest.unlink()  # corrupt or tampered: never reuse
+    import requests  # only a download needs it (and its import is slow)
+    from tqdm import tqdm
+
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:

@@ -52,7 +52,7 @@ class Document:
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     value = node.value
-    if node.style is not None:  # quoted or block: always a string
+    if node.style:  # quoted or block: always a string (plain is None, or '' from libyaml)
         return value
     if value in _NULL:
         return None
@@ -99,6 +99,17 @@ def _convert(node: yaml.Node, path: Path_, doc: Document, source: str) -> Any:
     raise UserError(f"{source}: unsupported YAML node", "use plain maps, lists and scalars")
 
 
+def _compose(text: str) -> yaml.Node | None:
+    """libyaml's composer when present (10x faster); PyYAML's own for its clearer messages."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass  # report the error in PyYAML's words (tabs, line and column)
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def load_document(path: Path, display: str | None = None) -> Document:
     """Read and convert one YAML file; every failure is a one-line UserError."""
     source = display or str(path)
@@ -110,7 +121,7 @@ def load_document(path: Path, display: str | None = None) -> Document:
         raise UserError(f"{source}: cannot read: {e}", "check the file") from None
     doc = Document(path=Path(source), data=None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark else ""
