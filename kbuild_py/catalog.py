@@ -152,3 +152,12 @@ def load_validated(path: Path, schema_name: str, what: str) -> Document:
     doc = load_document(path, display(path))
     validate(doc, schema_name, what)
     return doc
+
+
+def check_name(doc: Document, requested: str) -> None:
+    """An item found by name must call itself that name (profiles refer to it by name)."""
+    if "/" in requested or requested.endswith((".yaml", ".yml")):
+        return
+    if doc.data.get("name") != requested:
+        raise UserError(f"{doc.where(('name',))}: name: '{doc.data.get('name')}' differs from "
+                        f"the file name '{requested}'", "make the name and the file name agree")

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .errors import KbuildError, UserError
 
@@ -119,10 +119,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         version, version_text = tree.version, tree.version_text
         resolved = resolve(profile, version, family, model)
     else:
+        from .profile import parse_version
         from .resolve import resolve_without_tree
 
         version_text = args.version
-        version = tuple(int(x) for x in args.version.split("."))
+        try:
+            version = parse_version(args.version)
+        except ValueError:
+            raise UserError(f"--version {args.version}: not a kernel version",
+                            "give it like 6.12 or 6.1.119") from None
         resolved = resolve_without_tree(profile, version, family, final)
     result = verify(profile, resolved, final, model.explain if model else None,
                     kernel=version_text, toolchain=tc.name,
@@ -206,8 +211,32 @@ def _lock(plan: BuildPlan) -> AbstractContextManager[None]:
     return locked(plan)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line like every other error (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"kbuild-py: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_USER)
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {'whole-number' if kind is int else 'number'} value: {text!r}"
+            ) from None
+        if kind is int and value < 1:
+            raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        return value
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kbuild-py", description=__doc__)
+    p = _Parser(prog="kbuild-py", description=__doc__)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -231,13 +260,15 @@ def parser() -> argparse.ArgumentParser:
                     "exit 0")
     sp = add("build", cmd_build, "configure, verify, build and collect")
     sp.add_argument("--report-only", action="store_true")
-    sp.add_argument("--jobs", "-j", type=int)
+    sp.add_argument("--jobs", "-j", type=_positive(int))
     sp = add("boot", cmd_boot, "boot the built kernel in QEMU and run LKDTM, one boot per test",
              kernel=False)
     sp.add_argument("--test", action="append", help="run only this LKDTM test (repeatable)")
-    sp.add_argument("--jobs", "-j", type=int, help="boots in parallel (default: cores)")
+    sp.add_argument("--jobs", "-j", type=_positive(int),
+                    help="boots in parallel (default: cores)")
     sp.add_argument("--cmdline", default="", help="extra kernel parameters for every boot")
-    sp.add_argument("--timeout", type=float, default=30, help="seconds per boot (default 30)")
+    sp.add_argument("--timeout", type=_positive(float), default=30,
+                    help="seconds per boot (default 30)")
     sp.add_argument("--report-only", action="store_true")
     sp = add("check", cmd_check, "check an existing .config against a profile")
     sp.add_argument("--config", required=True, help=".config to check (.xz is read directly)")

@@ -107,6 +107,8 @@ def assignments(path: Path) -> list[tuple[str, str]]:
                     out.append((m.group(1), raw))
                 elif m := _UNSET.match(line):
                     out.append((m.group(1), "n"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file", "check the path of the .config") from None
     except (OSError, EOFError, lzma.LZMAError) as e:
         raise UserError(f"{path}: cannot read config: {e}", "check the path") from None
     return out

@@ -85,6 +85,7 @@ def patched(plan: BuildPlan, tree: KernelTree) -> KernelTree:
 
 
 def step_tree(plan: BuildPlan) -> KernelTree:
+    detect(plan.toolchain, plan.arch.name)  # a missing compiler is reported before any work
     tree = patched(plan, materialise(plan.source, plan.paths.root))
     write_json(plan.paths.stamps / "tree.json",
                {"path": str(tree.path), "version": list(tree.version),

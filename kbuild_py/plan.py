@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UserError
 from .profile import Profile, SourcePin, load_profile
 from .toolchain import Arch, Toolchain, load_arch, load_toolchain
 
@@ -74,9 +75,22 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
               jobs: int | None = None, ccache: bool = True) -> BuildPlan:
     import os
 
+    from . import patches
+
+    if out_root.exists() and not out_root.is_dir():
+        raise UserError(f"{out_root}: the output folder is a file", "give a folder with out=")
+    if jobs is not None and jobs < 1:
+        raise UserError(f"jobs={jobs}: must be 1 or more", "e.g. jobs=2")
     profile = load_profile(profile_name)
     arch = load_arch(profile.arch)
     toolchain = load_toolchain(profile.toolchain)
+    if arch.name not in toolchain.arches:
+        raise UserError(
+            f"toolchains/{toolchain.name}.yaml: toolchain {toolchain.name} does not target "
+            f"{arch.name}", f"it targets {', '.join(toolchain.arches)}; pick another toolchain "
+            f"in profile {profile.name}")
+    for queue in profile.patches:  # every queue checked (files, pins, paths) before any work
+        patches.load_queue(queue)
     return BuildPlan(
         profile=profile, arch=arch, toolchain=toolchain,
         source=source or profile.source,

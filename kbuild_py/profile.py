@@ -253,6 +253,9 @@ def _collect(path: Path, stack: list[Path], seen: dict[Path, Document], order: l
     if real in seen:
         return
     doc = catalog.load_validated(real, "profile", "profile")
+    if real.parent in (catalog.folder("profiles").resolve(),
+                       catalog.folder("profiles").resolve() / "layers"):
+        catalog.check_name(doc, real.stem)
     stack.append(real)
     for i, name in enumerate(doc.data.get("extends", [])):
         try:

@@ -13,7 +13,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import KbuildError
+from .errors import KbuildError, UserError
+
+TARGETS = ("config", "build", "collect", "boot")
+_SWITCHES = ("strict", "ccache")
+
+
+def _check_variables(variables: Any, env: Any, arguments: dict[str, str]
+                     ) -> tuple[int, bool, bool]:
+    """jobs, strict, ccache from the command line; a typo is an error, not a silent default."""
+    from .catalog import suggest
+
+    known = [opt.key for opt in variables.options]
+    for name in arguments:
+        if name not in known:
+            raise UserError(f"unknown variable '{name}'{suggest(name, known)}",
+                            f"variables: {', '.join(known)} (scons -h)")
+    jobs = str(env["jobs"])
+    if not jobs.isdigit() or int(jobs) < 1:
+        raise UserError(f"jobs={jobs}: must be a whole number of 1 or more", "e.g. jobs=2")
+    flags = []
+    for name in _SWITCHES:
+        value = str(env[name])
+        if value not in ("0", "1"):
+            raise UserError(f"{name}={value}: must be 0 or 1", f"e.g. {name}=1")
+        flags.append(value == "1")
+    return int(jobs), flags[0], flags[1]
 
 
 def _report(e: KbuildError) -> int:
@@ -81,27 +106,27 @@ def declare(arguments: dict[str, str], root: str) -> None:
          "out/<p>/dist/), boot (QEMU + LKDTM: out/<p>/boot/)\n\nVariables:\n"
          + variables.GenerateHelpText(env), append=False)
 
-    out = Path(root) / env["out"]
-    out.mkdir(parents=True, exist_ok=True)
-    SConsignFile(str(out / ".sconsign"))
     try:
-        jobs = int(env["jobs"])
-        if jobs < 1:
-            raise ValueError
-    except ValueError:
-        print(f"kbuild-py: error: jobs={env['jobs']}: not a positive number "
-              "(give jobs=N)", file=sys.stderr)
-        Exit(2)
-    strict = env["strict"] not in ("0", "no", "false")
-    try:
+        jobs, strict, ccache = _check_variables(variables, env, arguments)
+        out = Path(root) / env["out"]
         source = parse_source_arg(env["source"]) if env["source"] else None
-        plan = make_plan(env["profile"], out.resolve(), source, jobs,
-                         ccache=env["ccache"] not in ("0", "no", "false"))
+        plan = make_plan(env["profile"], out.resolve(), source, jobs, ccache=ccache)
         src_id = tree_identity(plan)
         digest = inputs_digest(plan)
     except KbuildError as e:
         Exit(_report(e))
+    from SCons.Script import COMMAND_LINE_TARGETS
+
+    for target in COMMAND_LINE_TARGETS:
+        if target not in TARGETS and "/" not in target:  # file targets are fine
+            from .catalog import suggest
+
+            Exit(_report(UserError(f"unknown target '{target}'{suggest(target, list(TARGETS))}",
+                                   f"targets: {', '.join(TARGETS)}")))
+    out.mkdir(parents=True, exist_ok=True)
+    SConsignFile(str(out / ".sconsign"))
     paths = plan.paths
+
     command = ["scons", f"profile={env['profile']}"] + (
         [f"source={env['source']}"] if env["source"] else []) + [f"jobs={jobs}"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from . import catalog
-from .errors import InfraError, UserError
+from .errors import InfraError
 from .profile import parse_version
 
 
@@ -55,7 +55,9 @@ class ToolchainIdentity:
 
 def load_arch(name: str) -> Arch:
     path = catalog.find("arches", name, "arch")
-    data = catalog.load_validated(path, "arch", "arch").data
+    doc = catalog.load_validated(path, "arch", "arch")
+    catalog.check_name(doc, name)
+    data = doc.data
     return Arch(name=data["name"], srcarch=data["srcarch"], image_target=data["image"]["target"],
                 image_path=data["image"]["path"], clang_target=data.get("clang_target", ""),
                 qemu=data.get("qemu", {}))
@@ -63,7 +65,9 @@ def load_arch(name: str) -> Arch:
 
 def load_toolchain(name: str) -> Toolchain:
     path = catalog.find("toolchains", name, "toolchain")
-    data = catalog.load_validated(path, "toolchain", "toolchain").data
+    doc = catalog.load_validated(path, "toolchain", "toolchain")
+    catalog.check_name(doc, name)
+    data = doc.data
     return Toolchain(
         name=data["name"], family=data["family"], arches=tuple(data["arches"]),
         tools=dict(data["tools"]), make_vars=dict(data.get("make_vars", {})),
@@ -83,15 +87,13 @@ def _first_line(argv: list[str]) -> str:
 
 @cache
 def detect(tc: Toolchain, arch_name: str) -> ToolchainIdentity:
-    """Check every tool is installed and new enough; name the package when one is missing."""
-    if arch_name not in tc.arches:
-        raise UserError(
-            f"toolchains/{tc.name}.yaml: toolchain {tc.name} does not target {arch_name}",
-            f"it targets {', '.join(tc.arches)}; pick another toolchain in the profile")
+    """Check every tool is installed and new enough; name the package when one is missing.
+    (That the toolchain targets the arch is checked with the plan.)"""
     for var, tool in tc.tools.items():
         if shutil.which(tool) is None:
             package = tc.packages.get(tool)
-            install = f"apt-get install {package}" if package else "install it"
+            install = (f"apt-get install {package}" if package else
+                       f"install it, or fix tools.{var} in toolchains/{tc.name}.yaml")
             raise InfraError(
                 f"toolchain {tc.name}: {var}={tool} not found on PATH", f"{install}, then rerun")
     cc_text = _first_line([tc.tools["CC"], "--version"]).replace("#", "")

@@ -74,7 +74,7 @@ def test_report_only_exits_zero(debian: Path) -> None:
 @pytest.mark.parametrize("args,code,message", [
     (["check", "--profile", "nope", "--config", "x"], 2, "unknown profile 'nope'"),
     (["check", "--profile", "qemu-x86_64", "--config", "/nonexistent/.config"], 2,
-     "/nonexistent/.config: cannot read config"),
+     "/nonexistent/.config: no such file"),
     (["explain", "--profile", "qemu-x86_64", "--out", "/nonexistent-out", "BUG"], 2,
      "no configured kernel for qemu-x86_64"),
     (["config", "--profile", "qemu-x86_64", "--kernel", "/nonexistent.tar.xz"], 2,
