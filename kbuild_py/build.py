@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InfraError
+from .fsutil import sha256_text
 from .kconfig import read_config
 from .kmake import make_argv, run_make
 from .plan import BuildPlan
@@ -25,6 +28,7 @@ class Built:
     modules: bool
     argv: tuple[str, ...]
     ccache: dict[str, int] | None = None
+    seed: str = ""  # where the randstruct / latent-entropy seed came from
 
 
 def ccache_stats() -> dict[str, int]:
@@ -56,6 +60,52 @@ def reproducible_env(tree: KernelTree) -> dict[str, str]:
     }
 
 
+SEED_SCRIPT = "scripts/gen-randstruct-seed.sh"
+
+
+def build_seed(plan: BuildPlan, tree: KernelTree) -> tuple[str, str]:
+    """The build's secret-or-derived seed, and where it came from (for the manifest).
+
+    KBUILD_PY_RANDSTRUCT_SECRET keeps the structure layout private to whoever holds it while
+    still giving reproducible builds; without it the seed follows from public inputs.
+    """
+    secret = os.environ.get("KBUILD_PY_RANDSTRUCT_SECRET", "")
+    seed = sha256_text(f"kbuild-py seed|{plan.profile.name}|{tree.identity}|{secret}")
+    origin = ("derived from KBUILD_PY_RANDSTRUCT_SECRET, the profile and the source" if secret
+              else "derived from the profile and the source (public: set "
+              "KBUILD_PY_RANDSTRUCT_SECRET to keep the layout private)")
+    return seed, origin
+
+
+def seed_randstruct(build_dir: Path, tree: KernelTree, seed: str) -> None:
+    """Give Kbuild the structure-randomisation seed it would otherwise draw from /dev/urandom in
+    every clean build (Documentation/kbuild/reproducible-builds.rst): the seed file, its hash
+    header, and the saved command that makes Kbuild consider them up to date.
+
+    Objects built with another seed are never mixed in: a build folder holding a different
+    seed is emptied (but for its .config) first.
+    """
+    script = tree.path / SEED_SCRIPT
+    if not script.is_file():
+        return
+    seed_file = build_dir / "scripts" / "basic" / "randstruct.seed"
+    if seed_file.is_file():
+        if seed_file.read_text().strip() == seed:
+            return
+        for child in build_dir.iterdir():
+            if child.name != ".config":
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else (
+                    child.unlink())
+    header = build_dir / "include" / "generated" / "randstruct_hash.h"
+    seed_file.parent.mkdir(parents=True, exist_ok=True)
+    header.parent.mkdir(parents=True, exist_ok=True)
+    header.write_text(f'#define RANDSTRUCT_HASHED_SEED "{sha256_text(seed)}"\n')
+    (seed_file.parent / ".randstruct.seed.cmd").write_text(
+        f"savedcmd_scripts/basic/randstruct.seed := sh {script} scripts/basic/randstruct.seed "
+        "./include/generated/randstruct_hash.h\n")
+    seed_file.write_text(seed + "\n")
+
+
 def targets(plan: BuildPlan, config: dict[str, str]) -> list[str]:
     out = [plan.arch.image_target, "vmlinux"]
     if config.get("MODULES") == "y":
@@ -68,13 +118,29 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
     config = read_config(build_dir / ".config")
     variables = make_variables(plan.toolchain, plan.arch)
     env = reproducible_env(tree)
+    seed, seed_origin = build_seed(plan, tree)
+    seed_randstruct(build_dir, tree, seed)
+    if plan.toolchain.family == "gcc":
+        # The latent_entropy plugin is deterministic only under -frandom-seed.
+        variables["KCFLAGS"] = " ".join(
+            [variables.get("KCFLAGS", ""), f"-frandom-seed={seed[:16]}"]).strip()
     use_ccache = plan.ccache and shutil.which("ccache") is not None
+    cc = plan.toolchain.tools["CC"]
+    if plan.distcc_hosts:
+        if shutil.which("distcc") is None:
+            raise InfraError("distcc hosts given, but distcc is not installed",
+                             "apt-get install distcc, or drop hosts=")
+        env["DISTCC_HOSTS"] = plan.distcc_hosts
     if use_ccache:
         # Same compiler, through ccache; paths under out/ hashed relative so that two out
-        # folders share hits.
-        variables["CC"] = f"ccache {plan.toolchain.tools['CC']}"
+        # folders share hits. Misses go to distcc when hosts are given.
+        variables["CC"] = f"ccache {cc}"
         env.update({"CCACHE_BASEDIR": str(plan.paths.root.resolve()), "CCACHE_NOHASHDIR": "1"})
+        if plan.distcc_hosts:
+            env["CCACHE_PREFIX"] = "distcc"
         before = ccache_stats()
+    elif plan.distcc_hosts:
+        variables["CC"] = f"distcc {cc}"
     from tqdm import tqdm  # only a build draws a progress bar
 
     argv = make_argv(tree.path, build_dir, variables, targets(plan, config), plan.jobs)
@@ -86,4 +152,5 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
                  what=f"build of {plan.profile.name}")
     stats = _ccache_delta(before, ccache_stats()) if use_ccache else None
     return Built(build_dir / plan.arch.image_path, build_dir / "vmlinux",
-                 build_dir / "System.map", config.get("MODULES") == "y", tuple(argv), stats)
+                 build_dir / "System.map", config.get("MODULES") == "y", tuple(argv), stats,
+                 seed_origin)

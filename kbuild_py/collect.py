@@ -54,6 +54,8 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             "outputs": {name: sha256_file(work / name) for name in sorted(files)},
             "build_command": list(built.argv),
             "ccache": built.ccache,
+            "distcc_hosts": plan.distcc_hosts or None,
+            "seed": built.seed,
             "reproduce": command,
         }
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -47,13 +47,15 @@ class KconfigSource:
             key = cache_key([tree.identity, plan.arch.name, ident.key(),
                              json.dumps(self.env, sort_keys=True)])
             self.cache = plan.paths.cache / "kconfig" / f"{key}.pickle"
+        self.probes = plan.paths.cache / "kconfig" / (
+            f"probes-{cache_key([plan.arch.name, ident.key()])}.json")
         self._model: KconfigModel | None = None
 
     def model(self) -> KconfigModel:
         """From the pickle when there is one; else parsed (and kept only by persist())."""
         if self._model is None:
             self._model = KconfigModel.parse(self.tree.path, self.env, self.tree.version,
-                                             self.cache, store=False)
+                                             self.cache, store=False, probes=self.probes)
             if self.cache is not None and not self._model.from_cache:
                 atomic_write(self.cache.with_suffix(".symbols.json"),
                              self._model.symbol_table().to_json())
@@ -126,7 +128,8 @@ def base_is_current(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity)
             and stamp.read_text() == _base_key(plan, tree, ident))
 
 
-def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> Path:
+def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity,
+                environ: dict[str, str] | None = None) -> Path:
     """`make <base>` by Kbuild itself, redone only when tree, toolchain or target change.
 
     It runs in the build directory (KCONFIG_CONFIG pointing at base/.config), so Kbuild's conf
@@ -144,7 +147,8 @@ def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> 
     variables = {**make_variables(plan.toolchain, plan.arch),
                  "KCONFIG_CONFIG": str(config.resolve())}
     argv = make_argv(tree.path, plan.paths.build.resolve(), variables, [plan.profile.base])
-    run_make(argv, plan.paths.profile / "configure.log", what=f"make {plan.profile.base}")
+    run_make(argv, plan.paths.profile / "configure.log", what=f"make {plan.profile.base}",
+             inherit=environ)
     atomic_write(stamp, key)
     return config
 
@@ -176,7 +180,9 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     # Kbuild makes the base config while kconfiglib reads the Kconfig tree: two cores, two
     # independent jobs (the model is also parsed here when the results below are not cached).
     cold = not base_is_current(plan, tree, ident)
-    base_done = _in_background(lambda: base_config(plan, tree, ident))
+    # The parse below sets the Kconfig environment in os.environ: make gets a copy from now.
+    environ = dict(os.environ)
+    base_done = _in_background(lambda: base_config(plan, tree, ident, environ))
     source = KconfigSource(plan, tree, ident)
     family = (plan.toolchain.family, plan.toolchain.name)
     try:

@@ -253,24 +253,30 @@ class KconfigModel:
 
     @classmethod
     def parse(cls, srctree: Path, env: dict[str, str], version: tuple[int, ...],
-              cache: Path | None = None, store: bool = True) -> KconfigModel:
+              cache: Path | None = None, store: bool = True,
+              probes: Path | None = None) -> KconfigModel:
         """Parse srctree/Kconfig with the Makefile's environment.
 
         With ``cache`` (a file path whose name is a key over everything that can change the
         parse), a pickled model is reused; a missing, stale or unreadable cache re-parses, and
         the new model is stored there unless ``store`` is false (see store()).
+
+        With ``probes`` (a file naming the $(shell ...) probes an earlier parse with this arch
+        and toolchain ran), those probes are started in parallel ahead of the parse (see
+        _ProbeAhead); without it they run one after another as the parse meets them.
         """
         if cache is not None and cache.is_file():
             model = cls._from_cache(cache)
             if model is not None:
                 return model
-        with _environment(env), _scratch_cwd():
+        with _environment(env), _scratch_cwd(), _ProbeAhead(probes, str(srctree)):
             try:
                 kconf = _CompatKconfig(str(srctree / "Kconfig"), warn=False, warn_to_stderr=False,
                                        suppress_traceback=False)
             except kconfiglib.KconfigError as e:
                 raise InfraError(f"{srctree}: kconfiglib cannot parse Kconfig: {e}".strip(),
                                  "report this kernel version as unsupported") from None
+        kconf._functions["shell"] = (kconfiglib._shell_fn, 1, 1)  # not the probe-ahead hook
         kconf.choice_priority = {}
         kconf.srcarch = env.get("SRCARCH", "?")
         if version[:2] >= NEW_CHOICE_SEMANTICS:
@@ -671,6 +677,70 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+class _ProbeAhead:
+    """Run the Kconfig tree's $(shell ...) probes (compiler tests: over half of a parse) in
+    parallel, ahead of the parse that needs them.
+
+    Which probes a parse will run is only known by parsing; so the commands an earlier parse
+    ran with the same arch and toolchain (any tree: the source path is a placeholder) are kept
+    as a hint. Only the command list is kept, never a result: every probe runs afresh, and one
+    the hint did not foresee runs when the parse meets it, as without the hint.
+    """
+
+    _SRC = "@SRCTREE@"
+
+    def __init__(self, hint: Path | None, srctree: str) -> None:
+        self.hint, self.srctree = hint, srctree
+        self.seen: list[str] = []
+        self.ahead: dict[str, Any] = {}
+
+    def __enter__(self) -> _ProbeAhead:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.original = kconfiglib._shell_fn
+        known: list[str] = []
+        if self.hint is not None:
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                known = [c.replace(self._SRC, self.srctree)
+                         for c in json.loads(self.hint.read_text())]
+        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2) if known else None
+        for command in dict.fromkeys(known):
+            assert self.pool is not None
+            self.ahead[command] = self.pool.submit(self.original, _QUIET, None, command)
+
+        def shell(kconf: Any, name: Any, command: str) -> str:
+            self.seen.append(command)
+            future = self.ahead.pop(command, None)
+            if future is not None:
+                return str(future.result())
+            return str(self.original(kconf, name, command))
+
+        kconfiglib._shell_fn = shell
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        kconfiglib._shell_fn = self.original
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if kind is None and self.hint is not None and self.seen:
+            atomic_write(self.hint, json.dumps(
+                [c.replace(self.srctree, self._SRC) for c in self.seen], indent=0))
+
+
+class _Quiet:
+    """Stands in for the Kconfig object when a probe runs ahead: its stderr is not a
+    warning anyone reads (kconfiglib runs with warn=False)."""
+
+    _encoding = "utf-8"
+    filename = linenr = None
+
+    def _warn(self, *_: object) -> None:
+        pass
+
+
+_QUIET = _Quiet()
 
 
 @contextlib.contextmanager

@@ -24,12 +24,16 @@ def make_argv(tree: Path, objdir: Path, variables: dict[str, str], targets: list
 
 
 def run_make(argv: list[str], log: Path, env: dict[str, str] | None = None,
-             on_line: Callable[[str], None] | None = None, what: str = "make") -> None:
-    """Run make, streaming its output to ``log``; on failure raise with the failing lines."""
+             on_line: Callable[[str], None] | None = None, what: str = "make",
+             inherit: dict[str, str] | None = None) -> None:
+    """Run make, streaming its output to ``log``; on failure raise with the failing lines.
+
+    The environment is ``inherit`` (default: this process's) plus ``env``.
+    """
     if shutil.which("make") is None:
         raise InfraError("make not found on PATH", "apt-get install make (build-essential)")
     log.parent.mkdir(parents=True, exist_ok=True)
-    full_env = dict(os.environ)
+    full_env = dict(os.environ if inherit is None else inherit)
     full_env.update(env or {})
     full_env["LC_ALL"] = "C"
     tail: list[str] = []

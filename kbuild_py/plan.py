@@ -69,10 +69,12 @@ class BuildPlan:
     paths: Paths
     jobs: int
     ccache: bool = True
+    distcc_hosts: str = ""  # DISTCC_HOSTS syntax; empty: compile here
 
 
 def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None,
-              jobs: int | None = None, ccache: bool = True) -> BuildPlan:
+              jobs: int | None = None, ccache: bool = True, distcc_hosts: str = ""
+              ) -> BuildPlan:
     import os
 
     from . import patches
@@ -97,4 +99,5 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
         paths=Paths(out_root, out_root / profile.name),
         jobs=jobs or os.cpu_count() or 1,
         ccache=ccache,
+        distcc_hosts=distcc_hosts.strip(),
     )

@@ -100,6 +100,8 @@ def declare(arguments: dict[str, str], root: str) -> None:
     variables.Add("out", "output folder", "out")
     variables.Add("strict", "1: unmet required options fail the build; 0: report only", "1")
     variables.Add("ccache", "1: compile through ccache when it is installed; 0: never", "1")
+    variables.Add("hosts", "distcc hosts to spread compiles over (DISTCC_HOSTS syntax, e.g. "
+                  "'localhost/2 buildbox/8'); empty: compile here", "")
     env = Environment(variables=variables, ENV=os.environ, tools=[])
     Help("kbuild-py: scons profile=<name> [config|build|collect|boot]\n\n"
          "Targets: config (verified .config and report), build (kernel), collect (default: "
@@ -110,7 +112,8 @@ def declare(arguments: dict[str, str], root: str) -> None:
         jobs, strict, ccache = _check_variables(variables, env, arguments)
         out = Path(root) / env["out"]
         source = parse_source_arg(env["source"]) if env["source"] else None
-        plan = make_plan(env["profile"], out.resolve(), source, jobs, ccache=ccache)
+        plan = make_plan(env["profile"], out.resolve(), source, jobs, ccache=ccache,
+                         distcc_hosts=str(env["hosts"]))
         src_id = tree_identity(plan)
         digest = inputs_digest(plan)
     except KbuildError as e:

@@ -88,3 +88,36 @@ def test_local_trees_are_never_cached(tiny_tree: KernelTree, tmp_path: Path) -> 
     assert not _cached(plan, user_tree, IDENT)
     assert not _cached(plan, user_tree, IDENT)
     assert not (tmp_path / "out" / "cache").exists()
+
+
+PROBED = """\
+config HAS_FLAG
+\tdef_bool $(shell,echo y)
+
+config OTHER_FLAG
+\tdef_bool $(shell,test -e /nonexistent && echo y || echo n)
+
+config STAMP
+\tstring
+\tdefault "$(shell,echo $KBUILD_PY_PROBE_MARK)"
+"""
+
+
+def test_probe_hint_runs_probes_ahead_but_never_decides(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hint lists commands only: results come from running them now; a stale hint (a
+    command that no longer appears, one missing) changes nothing."""
+    root = tmp_path / "linux"
+    root.mkdir()
+    (root / "Kconfig").write_text(PROBED)
+    hint = tmp_path / "probes.json"
+    plain = KconfigModel.parse(root, {"SRCARCH": "x86"}, (6, 12), probes=hint)
+    assert hint.is_file(), "the commands of this parse are kept as the next hint"
+    assert "@SRCTREE@" not in hint.read_text() or str(root) not in hint.read_text()
+    hint.write_text('["echo stale-command-that-no-longer-appears", "echo y"]')
+    monkeypatch.setenv("KBUILD_PY_PROBE_MARK", "second")
+    ahead = KconfigModel.parse(root, {"SRCARCH": "x86"}, (6, 12), probes=hint)
+    assert [plain.value(s) for s in ("HAS_FLAG", "OTHER_FLAG")] == ["y", "n"]
+    assert [ahead.value(s) for s in ("HAS_FLAG", "OTHER_FLAG")] == ["y", "n"]
+    assert ahead.value("STAMP") == "second", "a probe's result is never taken from the hint"
+    assert "stale-command" not in hint.read_text(), "the hint is rewritten by each parse"
