@@ -22,15 +22,18 @@ import pickle
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import kconfiglib
 
 from .errors import InfraError, UserError
 from .fsutil import atomic_write
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- compatibility
 
@@ -290,8 +293,8 @@ class KconfigModel:
     @classmethod
     def _from_cache(cls, path: Path) -> KconfigModel | None:
         try:
-            with _deep_recursion():
-                kconf = pickle.loads(path.read_bytes())
+            data = path.read_bytes()
+            kconf = _deep(lambda: pickle.loads(data))
         except Exception:  # a damaged cache is never trusted: parse again
             return None
         if not isinstance(kconf, _CompatKconfig):
@@ -303,8 +306,7 @@ class KconfigModel:
     def store(self, path: Path) -> None:
         self._k._readline = None  # the closed Kconfig file handle cannot be pickled
         self._k._filestack = []
-        with _deep_recursion():
-            data = pickle.dumps(self._k, protocol=pickle.HIGHEST_PROTOCOL)
+        data = _deep(lambda: pickle.dumps(self._k, protocol=pickle.HIGHEST_PROTOCOL))
         atomic_write(path, data)
 
     # -- queries
@@ -649,15 +651,37 @@ def _plain_file(path: Path) -> Iterator[Path]:
         yield Path(tmp.name)
 
 
-@contextlib.contextmanager
-def _deep_recursion() -> Iterator[None]:
-    """The Kconfig graph is deep: pickling it needs more than Python's default stack."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, 200_000))
+def _deep(fn: Callable[[], T]) -> T:
+    """Run ``fn`` (pickling the Kconfig graph) where deep recursion is safe.
+
+    The graph's menu nodes form chains thousands long, and pickle follows them recursively:
+    Python's recursion limit must be raised, and the C stack must be large enough for that
+    depth, or the process dies of SIGSEGV. So the work runs on a thread of its own with a
+    512 MiB stack (address space; only the pages touched are used).
+    """
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+
+    old_limit = sys.getrecursionlimit()
+    old_size = threading.stack_size(512 << 20)
     try:
-        yield
+        sys.setrecursionlimit(max(old_limit, 1_000_000))
+        worker = threading.Thread(target=body, name="kbuild-pickle")
+        worker.start()
     finally:
-        sys.setrecursionlimit(old)
+        threading.stack_size(old_size)
+    try:
+        worker.join()
+    finally:
+        sys.setrecursionlimit(old_limit)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
 
 
 def cache_key(parts: list[str]) -> str:

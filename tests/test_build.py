@@ -33,6 +33,8 @@ def distccd(log: Path) -> Iterator[int]:
     """A real distccd on 127.0.0.1 that accepts only 127.0.0.1; yields its port."""
     if shutil.which("distccd") is None:
         pytest.skip("distccd not installed (apt-get install distcc)")
+    log.touch()
+    log.chmod(0o666)  # distccd drops root for an unprivileged user
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

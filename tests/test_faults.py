@@ -1,6 +1,6 @@
-"""Faults: kill -9 at random points of fetch, extract and configure; every rerun completes with
-the same result and nothing half-written is left or reused. A second run on the same profile at
-once is refused by a lock."""
+"""Faults: kill -9 at random points of fetch, extract, patch, configure, build and collect (28
+trials in all); every rerun completes with the same result and nothing half-written is left or
+reused. A second run on the same profile at once is refused by a lock."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from kbtest import REPO, TARBALL_612, TEST_OUT, serve
 from kbuild_py.fsutil import _PARTIAL, exclusive_lock, sha256_file
 
 RNG = random.Random(20261125)
+
+
 def partials(folder: Path) -> list[Path]:
     """Our temp names (.<name>.<pid>[.<rand>].part|tmp|old); Kbuild's .config.old is its own."""
     return [p for p in folder.rglob(".*") if _PARTIAL.match(p.name)] if folder.exists() else []
@@ -141,3 +143,62 @@ def test_second_run_on_a_profile_is_refused(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "profile qemu-x86_64: another kbuild-py run holds" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.kernel
+def test_patching_killed_at_random_points(out_sharing_tree: Path) -> None:
+    """The patched copy of the tree is made and patched under a temp name, renamed when done."""
+    out = out_sharing_tree
+    argv = cli("resolve", "--profile", "qemu-x86_64", "--out", str(out))
+    killed = 0
+    for _ in range(4):
+        if run_and_kill(argv, RNG.uniform(0.3, 4.0)) is None:
+            killed += 1
+        finished = [p for p in (out / "src").iterdir()
+                    if "-" in p.name and not p.name.startswith(".")]
+        for tree in finished:
+            assert (tree / ".kbuild-py-complete").is_file(), f"{tree} looks finished but is not"
+    assert killed >= 2, "the trials must actually interrupt runs"
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert partials(out / "src") == []
+    patched = Path(json.loads((out / "qemu-x86_64" / "stamps" / "tree.json").read_text())["path"])
+    pristine = (out / "src").resolve()
+    for rel in ("security/Kconfig", "security/yama/yama_lsm.c", "io_uring/io_uring.c"):
+        assert (patched / rel).read_bytes() != (patched.parent / patched.name.split("-")[0]
+                                                / rel).read_bytes(), f"{rel}: patched once"
+    assert "SECURITY_KPTR_RESTRICT_DEFAULT" in (patched / "security" / "Kconfig").read_text()
+    assert not list(pristine.glob("*/security/*.rej")) and not list(patched.rglob("*.orig"))
+
+
+@pytest.mark.kernel
+@pytest.mark.build
+def test_build_and_collect_killed_at_random_points(out_sharing_tree: Path) -> None:
+    """kill -9 during make and during collect: the rerun gives the artifacts of an
+    uninterrupted build (the session's own build of the same profile), bit for bit."""
+    reference = TEST_OUT / "qemu-x86_64" / "dist" / "manifest.json"
+    if not reference.is_file():
+        pytest.skip("needs the session's qemu-x86_64 build (tests/test_build.py, test_boot.py)")
+    out = out_sharing_tree
+    argv = cli("build", "--profile", "qemu-x86_64", "--out", str(out))
+    killed = 0
+    for _ in range(4):  # during the build (make, compilers, host tools)
+        if run_and_kill(argv, RNG.uniform(5.0, 40.0)) is None:
+            killed += 1
+    assert killed >= 3
+    first = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr[-2000:]
+    dist = out / "qemu-x86_64" / "dist"
+    for _ in range(4):  # with the build up to date: the kill lands in make's no-op or collect
+        run_and_kill(argv, RNG.uniform(0.5, 8.0))
+        if (dist / "manifest.json").is_file():
+            got = json.loads((dist / "manifest.json").read_text())["outputs"]
+            assert all(sha256_file(dist / name) == digest for name, digest in got.items()), (
+                "dist/ is always whole: every file matches its manifest")
+    final = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert partials(out / "qemu-x86_64") == []
+    ours = json.loads((dist / "manifest.json").read_text())["outputs"]
+    ref = json.loads(reference.read_text())["outputs"]
+    for name in ("bzImage", "vmlinux", "System.map", "config"):
+        assert ours[name] == ref[name], f"{name} differs from an uninterrupted build"
