@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import InfraError
@@ -47,11 +48,14 @@ def _ccache_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, in
     return {k: after.get(k, 0) - before.get(k, 0) for k in keys}
 
 
-def reproducible_env(tree: KernelTree) -> dict[str, str]:
-    """Fixed build identity: the timestamp comes from the source (its Makefile's mtime)."""
-    from datetime import UTC, datetime
+def source_time(tree: KernelTree) -> datetime:
+    """The build's date: the source's (its Makefile's mtime, as the tarball recorded it)."""
+    return datetime.fromtimestamp(int((tree.path / "Makefile").stat().st_mtime), UTC)
 
-    stamp = datetime.fromtimestamp(int((tree.path / "Makefile").stat().st_mtime), UTC)
+
+def reproducible_env(tree: KernelTree) -> dict[str, str]:
+    """Fixed build identity: the timestamp comes from the source, user and host are fixed."""
+    stamp = source_time(tree)
     return {
         "KBUILD_BUILD_TIMESTAMP": stamp.strftime("%a %b %d %H:%M:%S UTC %Y"),
         "KBUILD_BUILD_USER": "kbuild-py",

@@ -27,7 +27,7 @@ def _plan(args: argparse.Namespace) -> BuildPlan:
 
     source = parse_source_arg(args.kernel) if getattr(args, "kernel", None) else None
     return make_plan(args.profile, Path(args.out).resolve(), source, getattr(args, "jobs", None),
-                     distcc_hosts=getattr(args, "hosts", ""))
+                     ccache=getattr(args, "ccache", True), distcc_hosts=getattr(args, "hosts", ""))
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
@@ -262,6 +262,8 @@ def parser() -> argparse.ArgumentParser:
     sp = add("build", cmd_build, "configure, verify, build and collect")
     sp.add_argument("--report-only", action="store_true")
     sp.add_argument("--jobs", "-j", type=_positive(int))
+    sp.add_argument("--no-ccache", dest="ccache", action="store_false",
+                    help="compile everything, not through ccache")
     sp.add_argument("--hosts", default="", help="distcc hosts for the compiles (DISTCC_HOSTS "
                     "syntax, e.g. 'localhost/2 buildbox/8')")
     sp = add("boot", cmd_boot, "boot the built kernel in QEMU and run LKDTM, one boot per test",

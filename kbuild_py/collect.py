@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-from . import catalog
-from .build import Built
+from . import catalog, patches
+from .build import Built, source_time
 from .fsutil import sha256_file
 from .plan import BuildPlan
+from .sbom import SbomInput, sbom
 from .source import KernelTree
 from .toolchain import ToolchainIdentity
 
@@ -19,6 +21,11 @@ from .toolchain import ToolchainIdentity
 def input_files(plan: BuildPlan) -> list[Path]:
     return [*plan.profile.files, catalog.folder("toolchains") / f"{plan.toolchain.name}.yaml",
             catalog.folder("arches") / f"{plan.arch.name}.yaml"]
+
+
+def _version(text: str) -> str:
+    found = re.findall(r"\d+\.\d+(?:\.\d+)?", text)
+    return found[-1] if found else "NOASSERTION"
 
 
 def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: Built,
@@ -58,6 +65,18 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             "seed": built.seed,
             "reproduce": command,
         }
+        bom = sbom(SbomInput(
+            profile=plan.profile.name, kernel_version=tree.version_text,
+            source_location=plan.source.location, source_kind=plan.source.kind,
+            source_sha256=tree.identity.split("+")[0] if plan.source.kind != "tree" else None,
+            patches=[p.path for p in patches.select(plan.profile.patches, tree.version)[0]],
+            toolchain=[(plan.toolchain.tools["CC"], ident.version, ident.cc_version_text),
+                       (plan.toolchain.tools["LD"], _version(ident.ld_version_text),
+                        ident.ld_version_text)],
+            created=source_time(tree).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            outputs={name: work / name for name in files}))
+        (work / "sbom.spdx.json").write_text(json.dumps(bom, indent=2, sort_keys=True) + "\n")
+        manifest["outputs"]["sbom.spdx.json"] = sha256_file(work / "sbom.spdx.json")
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         old = dist.with_name(f".dist.{os.getpid()}.old")
         if dist.exists():

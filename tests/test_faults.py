@@ -175,12 +175,14 @@ def test_patching_killed_at_random_points(out_sharing_tree: Path) -> None:
 @pytest.mark.build
 def test_build_and_collect_killed_at_random_points(out_sharing_tree: Path) -> None:
     """kill -9 during make and during collect: the rerun gives the artifacts of an
-    uninterrupted build (the session's own build of the same profile), bit for bit."""
+    uninterrupted build (the session's own build of the same profile, made through ccache in
+    another folder), bit for bit. This build compiles everything itself (no ccache), so it is
+    also the x86_64 reproducibility check: two clean builds, two source paths, one kernel."""
     reference = TEST_OUT / "qemu-x86_64" / "dist" / "manifest.json"
     if not reference.is_file():
         pytest.skip("needs the session's qemu-x86_64 build (tests/test_build.py, test_boot.py)")
     out = out_sharing_tree
-    argv = cli("build", "--profile", "qemu-x86_64", "--out", str(out))
+    argv = cli("build", "--profile", "qemu-x86_64", "--out", str(out), "--no-ccache")
     killed = 0
     for _ in range(4):  # during the build (make, compilers, host tools)
         if run_and_kill(argv, RNG.uniform(5.0, 40.0)) is None:

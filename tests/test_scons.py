@@ -43,6 +43,14 @@ def test_qemu_x86_64_end_to_end(tree612) -> None:  # type: ignore[no-untyped-def
     assert manifest["kernel"]["identity"].startswith(sha256_file(TARBALL_612) + "+")
     assert "profiles/qemu-x86_64.yaml" in manifest["inputs"]
     assert manifest["reproduce"][:2] == ["scons", "profile=qemu-x86_64"]
+    from test_sbom import validate
+
+    assert validate(dist / "sbom.spdx.json") == [], "an SPDX 2.3 SBOM the SPDX tools accept"
+    bom = json.loads((dist / "sbom.spdx.json").read_text())
+    image = next(f for f in bom["files"] if f["fileName"] == "./bzImage")
+    assert {"algorithm": "SHA256", "checksumValue": manifest["outputs"]["bzImage"]} in (
+        image["checksums"])
+    assert manifest["outputs"]["sbom.spdx.json"] == sha256_file(dist / "sbom.spdx.json")
 
     report = json.loads((profile_dir / "report.json").read_text())
     assert report["passed"] is True
