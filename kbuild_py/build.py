@@ -136,10 +136,12 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
                              "apt-get install distcc, or drop hosts=")
         env["DISTCC_HOSTS"] = plan.distcc_hosts
     if use_ccache:
-        # Same compiler, through ccache; paths under out/ hashed relative so that two out
-        # folders share hits. Misses go to distcc when hosts are given.
+        # Same compiler, through ccache; misses go to distcc when hosts are given. No
+        # CCACHE_BASEDIR: ccache would rewrite source paths to relative ones that Kbuild's
+        # -fmacro-prefix-map no longer maps, and __FILE__ strings would differ from a build
+        # without ccache (hits are per out/ folder, as its absolute paths are hashed).
         variables["CC"] = f"ccache {cc}"
-        env.update({"CCACHE_BASEDIR": str(plan.paths.root.resolve()), "CCACHE_NOHASHDIR": "1"})
+        env["CCACHE_NOHASHDIR"] = "1"
         if plan.distcc_hosts:
             env["CCACHE_PREFIX"] = "distcc"
         before = ccache_stats()

@@ -12,6 +12,8 @@ from pathlib import Path
 from .errors import InfraError
 
 _ERROR_LINE = re.compile(r"(error|Error \d+|undefined reference|fatal|\*\*\*)", re.I)
+# The cause, as the compiler, linker or a script says it (not make's "*** [...] Error 1" echo).
+_CAUSE = re.compile(r"(\berror\b:|fatal error|undefined reference|No rule to make target)")
 
 
 def make_argv(tree: Path, objdir: Path, variables: dict[str, str], targets: list[str],
@@ -37,6 +39,7 @@ def run_make(argv: list[str], log: Path, env: dict[str, str] | None = None,
     full_env.update(env or {})
     full_env["LC_ALL"] = "C"
     tail: list[str] = []
+    causes: list[str] = []
     with open(log, "a", encoding="utf-8") as f:
         f.write("$ " + " ".join(argv) + "\n")
         f.flush()
@@ -53,6 +56,8 @@ def run_make(argv: list[str], log: Path, env: dict[str, str] | None = None,
                     if _ERROR_LINE.search(line):
                         tail.append(line.rstrip())
                         tail = tail[-12:]
+                        if _CAUSE.search(line) and len(causes) < 2:
+                            causes.append(line.strip())
                     if on_line:
                         on_line(line)
                 rc = proc.wait()
@@ -61,5 +66,5 @@ def run_make(argv: list[str], log: Path, env: dict[str, str] | None = None,
                 proc.wait()
                 raise
     if rc != 0:
-        shown = "; ".join(tail[-3:]) if tail else "no error line recognised"
+        shown = "; ".join(causes or tail[-3:]) if tail else "no error line recognised"
         raise InfraError(f"{what} failed (exit {rc}): {shown}", f"full log: {log}")

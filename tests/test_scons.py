@@ -102,8 +102,9 @@ def _bad(tmp_path: Path, *args: str) -> str:
     assert "Traceback" not in r.stdout + r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
     assert len(errors) == 1, r.stderr
-    written = [p for p in (tmp_path / "out").iterdir()
-               if p.name not in (".sconsign.dblite", "cache")]
+    out_dir = tmp_path / "out"
+    written = [p for p in out_dir.iterdir()
+               if p.name not in (".sconsign.dblite", "cache")] if out_dir.exists() else []
     assert written == [], "nothing written for bad input"
     return errors[0]
 
