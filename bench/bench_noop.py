@@ -22,9 +22,9 @@ def main() -> None:
     stamp = OUT / p / "stamps" / "build.json"
     if not stamp.is_file():
         sys.exit(f"bench: build {p} first: scons profile={p}")
-    argv = json.loads(stamp.read_text())["argv"]
     scons = ["scons", "-Q", f"profile={p}"]
-    run(scons)  # settle
+    run(scons)  # settle (and bring the build up to date with this kbuild-py)
+    argv = json.loads(stamp.read_text())["argv"]  # make's own command line of that build
     ours, s1 = median_of(lambda: timed(scons), args.runs)
     make, s2 = median_of(lambda: timed(argv), args.runs)
     ratio = ours / make
