@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
-from .fsutil import atomic_write, sha256_text
+from .fsutil import atomic_write, in_thread, sha256_text
 from .kconfig import Explanation, KconfigModel, SymbolTable, cache_key, read_config
 from .kmake import make_argv, run_make
 from .plan import BuildPlan
 from .resolve import Resolved, fragment, resolve
 from .source import KernelTree
 from .toolchain import ToolchainIdentity, detect, kconfig_environment, make_variables
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -153,28 +148,6 @@ def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity,
     return config
 
 
-def _in_background(fn: Callable[[], T]) -> Callable[[], T]:
-    """Start ``fn`` in a thread (it waits on a subprocess); the result is the join."""
-    box: dict[str, Any] = {}
-
-    def body() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as e:  # re-raised in the caller's thread
-            box["error"] = e
-
-    thread = threading.Thread(target=body, name="kbuild-base", daemon=True)
-    thread.start()
-
-    def join() -> T:
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]  # type: ignore[no-any-return]
-
-    return join
-
-
 def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     ident = detect(plan.toolchain, plan.arch.name)
     # Kbuild makes the base config while kconfiglib reads the Kconfig tree: two cores, two
@@ -182,7 +155,7 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     cold = not base_is_current(plan, tree, ident)
     # The parse below sets the Kconfig environment in os.environ: make gets a copy from now.
     environ = dict(os.environ)
-    base_done = _in_background(lambda: base_config(plan, tree, ident, environ))
+    base_done = in_thread(lambda: base_config(plan, tree, ident, environ), "kbuild-base")
     source = KconfigSource(plan, tree, ident)
     family = (plan.toolchain.family, plan.toolchain.name)
     try:

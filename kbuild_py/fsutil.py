@@ -11,11 +11,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import UserError
+
+T = TypeVar("T")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -111,3 +114,31 @@ def sweep_partials(folder: Path) -> list[Path]:
             entry.unlink(missing_ok=True)
         removed.append(entry)
     return removed
+
+
+def in_thread(fn: Callable[[], T], name: str, stack_size: int = 0) -> Callable[[], T]:
+    """Start ``fn`` on a thread of its own (optionally with a larger stack); the returned
+    function joins it and gives its result, or raises its exception in the caller's thread."""
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:
+            box["error"] = e
+
+    old = threading.stack_size(stack_size) if stack_size else 0
+    try:
+        thread = threading.Thread(target=body, name=name, daemon=True)
+        thread.start()
+    finally:
+        if stack_size:
+            threading.stack_size(old)
+
+    def join() -> T:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    return join

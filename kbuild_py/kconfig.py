@@ -22,7 +22,6 @@ import pickle
 import re
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, TypeVar
 import kconfiglib
 
 from .errors import InfraError, UserError
-from .fsutil import atomic_write
+from .fsutil import atomic_write, in_thread
 
 T = TypeVar("T")
 
@@ -659,29 +658,12 @@ def _deep(fn: Callable[[], T]) -> T:
     depth, or the process dies of SIGSEGV. So the work runs on a thread of its own with a
     512 MiB stack (address space; only the pages touched are used).
     """
-    box: dict[str, Any] = {}
-
-    def body() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as e:  # re-raised in the caller's thread
-            box["error"] = e
-
     old_limit = sys.getrecursionlimit()
-    old_size = threading.stack_size(512 << 20)
+    sys.setrecursionlimit(max(old_limit, 1_000_000))
     try:
-        sys.setrecursionlimit(max(old_limit, 1_000_000))
-        worker = threading.Thread(target=body, name="kbuild-pickle")
-        worker.start()
-    finally:
-        threading.stack_size(old_size)
-    try:
-        worker.join()
+        return in_thread(fn, "kbuild-pickle", stack_size=512 << 20)()
     finally:
         sys.setrecursionlimit(old_limit)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
 
 
 def cache_key(parts: list[str]) -> str:
