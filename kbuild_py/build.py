@@ -97,9 +97,12 @@ def seed_randstruct(build_dir: Path, tree: KernelTree, seed: str) -> None:
         if seed_file.read_text().strip() == seed:
             return
         for child in build_dir.iterdir():
-            if child.name != ".config":
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else (
-                    child.unlink())
+            if child.name == ".config":
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     header = build_dir / "include" / "generated" / "randstruct_hash.h"
     seed_file.parent.mkdir(parents=True, exist_ok=True)
     header.parent.mkdir(parents=True, exist_ok=True)
@@ -124,10 +127,10 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
     env = reproducible_env(tree)
     seed, seed_origin = build_seed(plan, tree)
     seed_randstruct(build_dir, tree, seed)
-    if plan.toolchain.family == "gcc":
-        # The latent_entropy plugin is deterministic only under -frandom-seed.
+    if plan.toolchain.seed_flags:  # e.g. gcc's latent_entropy plugin needs -frandom-seed
         variables["KCFLAGS"] = " ".join(
-            [variables.get("KCFLAGS", ""), f"-frandom-seed={seed[:16]}"]).strip()
+            [variables.get("KCFLAGS", ""), plan.toolchain.seed_flags.format(seed=seed[:16])]
+        ).strip()
     use_ccache = plan.ccache and shutil.which("ccache") is not None
     cc = plan.toolchain.tools["CC"]
     if plan.distcc_hosts:

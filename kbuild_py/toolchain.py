@@ -33,6 +33,7 @@ class Toolchain:
     make_vars: dict[str, str] = field(compare=False, hash=False)
     kconfig_env: dict[str, str] = field(compare=False, hash=False)
     min_version: str = "0"
+    seed_flags: str = ""  # appended to KCFLAGS, {seed} expanded
     packages: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def expand(self, text: str, arch: Arch) -> str:
@@ -72,7 +73,7 @@ def load_toolchain(name: str) -> Toolchain:
         name=data["name"], family=data["family"], arches=tuple(data["arches"]),
         tools=dict(data["tools"]), make_vars=dict(data.get("make_vars", {})),
         kconfig_env=dict(data.get("kconfig_env", {})), min_version=data["version"]["min"],
-        packages=dict(data.get("packages", {})),
+        packages=dict(data.get("packages", {})), seed_flags=data.get("seed_flags", ""),
     )
 
 
