@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,9 @@ from .source import KernelTree
 from .toolchain import make_variables
 
 _STEP = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC|HOSTLD|OBJCOPY|GEN|GZIP|XZ)\s")
+_COMPILE = re.compile(r"^\s+(CC|AS|TEST)\s")  # what goes through $(CC), and so to distcc
+# distcc's own words when a compile it was given ran here after all (refused or failed remotely).
+_DISTCC_LOCAL = re.compile(r"^distcc\[\d+\] .*(running|retrying) locally")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Built:
     argv: tuple[str, ...]
     ccache: dict[str, int] | None = None
     seed: str = ""  # where the randstruct / latent-entropy seed came from
+    distcc: dict[str, str | int] | None = None  # hosts, compiles, ran_locally
 
 
 def ccache_stats() -> dict[str, int]:
@@ -89,7 +94,7 @@ def seed_randstruct(build_dir: Path, tree: KernelTree, seed: str) -> None:
     Objects built with another seed are never mixed in: a build folder holding a different
     seed is emptied (but for its .config) first.
     """
-    script = tree.path / SEED_SCRIPT
+    script = tree.path.resolve() / SEED_SCRIPT  # Kbuild's srctree is the real path
     if not script.is_file():
         return
     seed_file = build_dir / "scripts" / "basic" / "randstruct.seed"
@@ -111,6 +116,15 @@ def seed_randstruct(build_dir: Path, tree: KernelTree, seed: str) -> None:
         f"savedcmd_scripts/basic/randstruct.seed := sh {script} scripts/basic/randstruct.seed "
         "./include/generated/randstruct_hash.h\n")
     seed_file.write_text(seed + "\n")
+
+
+def check_seed(build_dir: Path, seed: str) -> None:
+    """The seed must have stuck: had Kbuild drawn its own, the build would not be reproducible
+    (and ccache would miss everything built with the randstruct plugin)."""
+    seed_file = build_dir / "scripts" / "basic" / "randstruct.seed"
+    if seed_file.is_file() and seed_file.read_text().strip() != seed:
+        raise InfraError(f"Kbuild replaced the randstruct seed in {seed_file}: this build is "
+                         "not reproducible", f"delete {build_dir} and build again")
 
 
 def targets(plan: BuildPlan, config: dict[str, str]) -> list[str]:
@@ -143,8 +157,11 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
         # CCACHE_BASEDIR: ccache would rewrite source paths to relative ones that Kbuild's
         # -fmacro-prefix-map no longer maps, and __FILE__ strings would differ from a build
         # without ccache (hits are per out/ folder, as its absolute paths are hashed).
+        # compiler_check=content: ccache identifies the compiler and each -fplugin= by content,
+        # not mtime; the GCC plugins are rebuilt by every clean build, with the same bytes.
         variables["CC"] = f"ccache {cc}"
         env["CCACHE_NOHASHDIR"] = "1"
+        env["CCACHE_COMPILERCHECK"] = "content"
         if plan.distcc_hosts:
             env["CCACHE_PREFIX"] = "distcc"
         before = ccache_stats()
@@ -154,12 +171,29 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
 
     argv = make_argv(tree.path, build_dir, variables, targets(plan, config), plan.jobs)
     plan.paths.log.unlink(missing_ok=True)
+    counts = {"compiles": 0, "ran_locally": 0}
+
+    def on_line(line: str) -> None:
+        if _STEP.match(line):
+            bar.update(1)
+        if _COMPILE.match(line):
+            counts["compiles"] += 1
+        elif _DISTCC_LOCAL.match(line):
+            counts["ran_locally"] += 1
+
     with tqdm(desc=f"build {plan.profile.name}", unit=" steps", disable=not progress or None,
               leave=False) as bar:
-        run_make(argv, plan.paths.log, env=env,
-                 on_line=lambda line: bar.update(1) if _STEP.match(line) else None,
+        run_make(argv, plan.paths.log, env=env, on_line=on_line,
                  what=f"build of {plan.profile.name}")
     stats = _ccache_delta(before, ccache_stats()) if use_ccache else None
+    check_seed(build_dir, seed)
+    distcc: dict[str, str | int] | None = None
+    if plan.distcc_hosts:
+        distcc = {"hosts": plan.distcc_hosts, **counts}
+        if counts["ran_locally"]:
+            print(f"kbuild-py: warning: distcc: {counts['ran_locally']} of {counts['compiles']} "
+                  "compiles ran here, not on the hosts (refused or failed there; distccd refuses "
+                  f"GCC plugins, -fplugin=): see {plan.paths.log}", file=sys.stderr)
     return Built(build_dir / plan.arch.image_path, build_dir / "vmlinux",
                  build_dir / "System.map", config.get("MODULES") == "y", tuple(argv), stats,
-                 seed_origin)
+                 seed_origin, distcc)

@@ -61,7 +61,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             "outputs": {name: sha256_file(work / name) for name in sorted(files)},
             "build_command": list(built.argv),
             "ccache": built.ccache,
-            "distcc_hosts": plan.distcc_hosts or None,
+            "distcc": built.distcc,
             "seed": built.seed,
             "reproduce": command,
         }

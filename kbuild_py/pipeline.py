@@ -143,7 +143,7 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
         print(f"binary  {c.status:5} {c.name}: {c.detail}")
     write_json(plan.paths.stamps / "build.json",
                {"image": str(built.image), "argv": list(built.argv), "ccache": built.ccache,
-                "seed": built.seed})
+                "seed": built.seed, "distcc": built.distcc})
     unmet = [c for c in checks if c.status == "unmet"]
     if strict and unmet:
         raise RequirementsUnmet(
@@ -159,7 +159,8 @@ def step_collect(plan: BuildPlan, command: list[str]) -> Path:
     stamp = json.loads((plan.paths.stamps / "build.json").read_text())
     b = plan.paths.build.resolve()
     built = Built(Path(stamp["image"]), b / "vmlinux", b / "System.map", False,
-                  tuple(stamp["argv"]), stamp.get("ccache"), stamp.get("seed", ""))
+                  tuple(stamp["argv"]), stamp.get("ccache"), stamp.get("seed", ""),
+                  stamp.get("distcc"))
     return collect(plan, tree, detect(plan.toolchain, plan.arch.name), built, command)
 
 

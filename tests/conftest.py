@@ -7,6 +7,7 @@ into out/.test/src (kept between runs, keyed by the tarball's sha256 like any ot
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,24 @@ import pytest
 from kbtest import REPO, TARBALL_61, TARBALL_612, TEST_OUT
 
 
+@pytest.fixture(scope="session")
+def session_started() -> float:
+    return time.time()
+
+
+@pytest.fixture(scope="session")
+def session_ccache(tmp_path_factory: pytest.TempPathFactory, session_started: float) -> Path:
+    """One ccache for the test session (empty at its start): a profile built twice in the same
+    folder, as the boot suite and the SCons end-to-end test do, compiles only once."""
+    return tmp_path_factory.mktemp("ccache")
+
+
 @pytest.fixture(autouse=True)
-def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+              session_ccache: Path) -> None:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CCACHE_DIR", str(session_ccache))
     monkeypatch.delenv("KBUILD_PY_DEBUG", raising=False)
     monkeypatch.delenv("KBUILD_PY_DATA", raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")

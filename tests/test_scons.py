@@ -24,8 +24,13 @@ def scons(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.kernel
 @pytest.mark.build
-def test_qemu_x86_64_end_to_end(tree612) -> None:  # type: ignore[no-untyped-def]
+def test_qemu_x86_64_end_to_end(tree612, session_started: float) -> None:  # type: ignore[no-untyped-def]
     profile_dir = TEST_OUT / "qemu-x86_64"
+    earlier = profile_dir / "dist" / "manifest.json"
+    # Built in this folder earlier in the session (the boot suite) through the session's ccache:
+    # this clean build must then come from the cache.
+    warm = (earlier.is_file() and earlier.stat().st_mtime > session_started
+            and json.loads(earlier.read_text())["ccache"] is not None)
     shutil.rmtree(profile_dir, ignore_errors=True)
 
     first = scons("profile=qemu-x86_64", f"out={OUT}")
@@ -38,6 +43,10 @@ def test_qemu_x86_64_end_to_end(tree612) -> None:  # type: ignore[no-untyped-def
     assert image.read_bytes()[0x202:0x206] == b"HdrS", "a real x86 boot image"
     manifest = json.loads((dist / "manifest.json").read_text())
     assert manifest["outputs"]["bzImage"] == sha256_file(image)
+    if warm:
+        stats = manifest["ccache"]
+        hits = stats["direct_cache_hit"] + stats["preprocessed_cache_hit"]
+        assert hits >= 0.95 * (hits + stats["cache_miss"]), f"a warm ccache: {stats}"
     assert manifest["kernel"]["version"].startswith("6.12.")
     # The tree is the tarball plus the profile's patch queues.
     assert manifest["kernel"]["identity"].startswith(sha256_file(TARBALL_612) + "+")

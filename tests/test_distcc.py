@@ -1,0 +1,100 @@
+"""distcc: the qemu-arm64 kernel, built through a real distccd on 127.0.0.1 (allowing only
+127.0.0.1), is the kernel of the session's local build, byte for byte.
+
+That also makes it the arm64 reproducibility check: two clean builds, in two out/ folders, one
+compiled locally through ccache, the other compiled by distccd without ccache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kbtest import REPO, TEST_OUT
+
+PROFILE = "qemu-arm64"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def distccd(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A distccd listening on 127.0.0.1 only, for 127.0.0.1 only → (DISTCC_HOSTS entry, log)."""
+    port, log = _free_port(), tmp_path / "distccd.log"
+    slots = os.cpu_count() or 2
+    # --log-stderr: run by root, distccd drops to its own user, which cannot write in tmp_path.
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(
+            ["distccd", "--daemon", "--no-detach", "--listen", "127.0.0.1", "--port",
+             str(port), "--allow", "127.0.0.1", "--jobs", str(slots), "--log-stderr",
+             "--log-level", "info"], stderr=sink, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "distccd exited at start"
+                assert time.monotonic() < deadline, "distccd does not listen"
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}/{slots}", log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def fresh_out(tmp_path: Path) -> Path:
+    """A new out/ folder sharing the session's extracted (and patched) trees, read-only."""
+    out = tmp_path / "out"
+    (out / "src").mkdir(parents=True)
+    for tree in (TEST_OUT / "src").iterdir():
+        (out / "src" / tree.name).symlink_to(tree)
+    (out / "cache").mkdir()
+    hashes = TEST_OUT / "cache" / "hashes.json"
+    if hashes.is_file():
+        (out / "cache" / "hashes.json").write_bytes(hashes.read_bytes())
+    return out
+
+
+@pytest.mark.kernel
+@pytest.mark.build
+def test_kernel_built_through_distccd_is_the_local_kernel(distccd: tuple[str, Path],
+                                                          fresh_out: Path) -> None:
+    reference = TEST_OUT / PROFILE / "dist" / "manifest.json"
+    if not reference.is_file():
+        pytest.skip(f"needs the session's {PROFILE} build (tests/test_boot.py)")
+    hosts, log = distccd
+    r = subprocess.run(
+        [sys.executable, "-m", "kbuild_py.cli", "build", "--profile", PROFILE, "--out",
+         str(fresh_out), "--no-ccache", "--hosts", hosts],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=3600)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    ours = json.loads((fresh_out / PROFILE / "dist" / "manifest.json").read_text())
+    distcc = ours["distcc"]
+    assert distcc["hosts"] == hosts
+    # The compiles really went to distccd: its log has one COMPILE_OK summary per remote job.
+    remote = sum("COMPILE_OK" in line for line in log.read_text().splitlines())
+    assert remote >= 0.9 * distcc["compiles"], (remote, distcc)
+    assert distcc["compiles"] > 500
+    assert distcc["ran_locally"] <= 0.1 * distcc["compiles"], distcc
+
+    ref = json.loads(reference.read_text())
+    for name in ("Image.gz", "vmlinux", "System.map", "config"):
+        assert ours["outputs"][name] == ref["outputs"][name], (
+            f"{name} built through distccd differs from the local build")
