@@ -121,12 +121,14 @@ def kconfig_environment(tc: Toolchain, ident: ToolchainIdentity, arch: Arch, src
         "SRCARCH": arch.srcarch,
         "KERNELVERSION": kernelversion,
         "CC_VERSION_TEXT": ident.cc_version_text,
-        "CROSS_COMPILE": tc.make_vars.get("CROSS_COMPILE", ""),
+        "CROSS_COMPILE": "",
         "RUSTC": "rustc",
         "BINDGEN": "bindgen",
         "PAHOLE": "pahole",
         "CLANG_FLAGS": "",
     }
+    # make exports its command-line variables to the recipes, so Kbuild's conf sees them too.
+    env.update(make_variables(tc, arch))
     env.update(tc.tools)
     env.update({k: tc.expand(v, arch) for k, v in tc.kconfig_env.items()})
     return env

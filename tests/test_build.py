@@ -33,8 +33,8 @@ def test_failing_compile_is_one_line_and_leaves_dist_alone(tree612, tmp_path: Pa
     for name in ("profiles", "toolchains", "arches", "patches", "checks", "lkdtm"):
         shutil.copytree(REPO / name, data / name)
     gcc = data / "toolchains" / "gcc.yaml"
-    gcc.write_text(gcc.read_text().replace("make_vars: {}",
-                                           "make_vars: {KCFLAGS: -fno-such-option}"))
+    gcc.write_text(gcc.read_text().replace("make_vars: {",
+                                           "make_vars: {KCFLAGS: -fno-such-option, "))
     before = manifest(TEST_OUT, "qemu-x86_64") if (
         TEST_OUT / "qemu-x86_64" / "dist" / "manifest.json").is_file() else None
     r = scons("profile=qemu-x86_64", f"out={OUT}", "ccache=0",
