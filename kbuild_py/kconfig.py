@@ -689,10 +689,12 @@ class _ProbeAhead:
     """Run the Kconfig tree's $(shell ...) probes (compiler tests: over half of a parse) in
     parallel, ahead of the parse that needs them.
 
-    Which probes a parse will run is only known by parsing; so the commands an earlier parse
-    ran with the same arch and toolchain (any tree: the source path is a placeholder) are kept
-    as a hint. Only the command list is kept, never a result: every probe runs afresh, and one
-    the hint did not foresee runs when the parse meets it, as without the hint.
+    Which probes a parse will run is only known by parsing, so two sources guess them: the
+    commands an earlier parse ran with the same arch and toolchain (any tree: the source path is
+    a placeholder), kept as a hint; and a prescan (_Prescan) that reads the Kconfig files ahead
+    of kconfiglib and expands only their macros. Only commands are guessed, never a result:
+    every probe runs afresh, a result is used only for the very command the parse asks for,
+    and a command nobody foresaw runs when the parse meets it, as without any of this.
     """
 
     _SRC = "@SRCTREE@"
@@ -703,36 +705,186 @@ class _ProbeAhead:
         self.ahead: dict[str, Any] = {}
 
     def __enter__(self) -> _ProbeAhead:
-        from concurrent.futures import ThreadPoolExecutor
+        import threading
+        from concurrent.futures import Future, ThreadPoolExecutor
 
         self.original = kconfiglib._shell_fn
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
         known: list[str] = []
         if self.hint is not None:
             with contextlib.suppress(OSError, ValueError, TypeError):
                 known = [c.replace(self._SRC, self.srctree)
                          for c in json.loads(self.hint.read_text())]
-        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2) if known else None
-        for command in dict.fromkeys(known):
-            assert self.pool is not None
-            self.ahead[command] = self.pool.submit(self.original, _QUIET, None, command)
+        for command in known:
+            self.submit(command)
+        self.prescan = _Prescan(self.srctree, self.submit)
+        self.prescan.start()
 
         def shell(kconf: Any, name: Any, command: str) -> str:
             self.seen.append(command)
-            future = self.ahead.pop(command, None)
-            if future is not None:
+            with self.lock:
+                future = self.ahead.get(command)
+                if future is None:  # nobody foresaw it: run it here, for the prescan too
+                    future = self.ahead[command] = Future()
+                    mine = True
+                else:
+                    mine = False
+            if not mine:
                 return str(future.result())
-            return str(self.original(kconf, name, command))
+            try:
+                result = str(self.original(kconf, name, command))
+            except BaseException as e:
+                future.set_exception(e)
+                raise
+            future.set_result(result)
+            return result
 
         kconfiglib._shell_fn = shell
         return self
 
+    def submit(self, command: str) -> Any:
+        """Start ``command`` unless it runs already; its future."""
+        with self.lock:
+            future = self.ahead.get(command)
+            if future is None:
+                future = self.ahead[command] = self.pool.submit(
+                    self.original, _QUIET, None, command)
+            return future
+
     def __exit__(self, kind: object, *_: object) -> None:
         kconfiglib._shell_fn = self.original
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.prescan.stop()
+        self.pool.shutdown(wait=True, cancel_futures=True)
         if kind is None and self.hint is not None and self.seen:
             atomic_write(self.hint, json.dumps(
                 [c.replace(self.srctree, self._SRC) for c in self.seen], indent=0))
+
+
+_RELATIVE_SOURCE = ("rsource", "orsource", "grsource")
+
+
+class _PrescanLineError(Exception):
+    pass
+
+
+class _Prescan:
+    """Reads the Kconfig files in kconfiglib's order, in a thread, only to start their probes.
+
+    It follows ``source`` lines and preprocessor assignments and expands the macros of the
+    other lines with kconfiglib's own expander; everything else (symbols, menus, help text) is
+    skipped. A ``:=`` assignment waits for its probes, as kconfiglib would; any other line's
+    probes are only started. Whatever it gets wrong costs a wasted probe, never a wrong value:
+    the parse uses a probe's result only for the command it asks for itself.
+    """
+
+    # kconfiglib's macro machinery, borrowed: it needs only the attributes set in __init__.
+    _expand_whole = kconfiglib.Kconfig._expand_whole
+    _expand_macro = kconfiglib.Kconfig._expand_macro
+    _fn_val = kconfiglib.Kconfig._fn_val
+    _parse_assignment = kconfiglib.Kconfig._parse_assignment
+
+    _SOURCE = re.compile(r'\s*(source|rsource|osource|orsource|gsource|grsource)\s+"([^"]*)"')
+    _ASSIGN = re.compile(r"[A-Za-z0-9_$()-]+\s*(=|:=|\+=)")
+    _HELP = re.compile(r"\s+(help|---help---)\s*$")
+
+    def __init__(self, srctree: str, submit: Callable[[str], Any]) -> None:
+        self.srctree, self.submit = srctree, submit
+        self.variables: dict[str, Any] = {}
+        self.env_vars: set[str] = set()
+        self._encoding = "utf-8"
+        self.filename: str | None = None
+        self.linenr: int | None = None
+        self.wait = False
+        self.stopped = False
+        self._functions = {
+            "info": (lambda *_: "", 1, 1), "warning-if": (lambda *_: "", 2, 2),
+            "error-if": (lambda *_: "", 2, 2), "filename": (lambda *_: "", 0, 0),
+            "lineno": (lambda *_: "", 0, 0), "shell": (self._shell, 1, 1)}
+
+    def _shell(self, _kconf: Any, _name: Any, command: str) -> str:
+        future = self.submit(command)
+        return str(future.result()) if self.wait else ""
+
+    def _parse_error(self, msg: str) -> None:
+        raise _PrescanLineError(msg)
+
+    def start(self) -> None:
+        import threading
+
+        self.thread = threading.Thread(target=self._run, name="kconfig-prescan", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.thread.join()
+
+    def _run(self) -> None:
+        self.nested: list[str] = []
+        with contextlib.suppress(Exception):  # a guess that fails costs nothing
+            self._file(os.path.join(self.srctree, "Kconfig"))
+            # Lines whose probes take another probe's output: again, now with that output.
+            self.wait = True
+            for line in self.nested:
+                if self.stopped:
+                    return
+                with contextlib.suppress(Exception):
+                    self._expand_whole(line, ())
+
+    def _file(self, path: str) -> None:
+        import glob
+
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = f.read().split("\n")
+        except OSError:
+            return
+        help_indent: int | None = None
+        in_help = False
+        pending = ""
+        for raw in lines:
+            if self.stopped:
+                return
+            if in_help:
+                stripped = raw.lstrip()
+                if not stripped:
+                    continue
+                indent = len(raw) - len(stripped)
+                if help_indent is None:
+                    help_indent = indent
+                if indent >= help_indent:
+                    continue
+                in_help = False
+            if raw.endswith("\\"):
+                pending += raw[:-1]
+                continue
+            line, pending = pending + raw, ""
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            if self._HELP.match(line) or text in ("help", "---help---"):
+                in_help, help_indent = True, None
+                continue
+            source = self._SOURCE.match(line)
+            try:
+                if source:
+                    pattern = self._expand_whole(source.group(2), ())
+                    base = (os.path.dirname(path) if source.group(1) in _RELATIVE_SOURCE
+                            else self.srctree)
+                    for name in sorted(glob.iglob(os.path.join(base, pattern))):
+                        self._file(name)
+                elif self._ASSIGN.match(line) and not line[0].isspace():
+                    self.wait = True
+                    try:
+                        self._parse_assignment(line)
+                    finally:
+                        self.wait = False
+                elif "$(" in line:
+                    self._expand_whole(line, ())
+                    if line.find("$(shell,") > line.find("$("):  # a probe inside a probe
+                        self.nested.append(line)
+            except Exception:  # noqa: S112 - the parse proper reports real errors
+                continue
 
 
 class _Quiet:

@@ -121,3 +121,57 @@ def test_probe_hint_runs_probes_ahead_but_never_decides(tmp_path: Path,
     assert [ahead.value(s) for s in ("HAS_FLAG", "OTHER_FLAG")] == ["y", "n"]
     assert ahead.value("STAMP") == "second", "a probe's result is never taken from the hint"
     assert "stale-command" not in hint.read_text(), "the hint is rewritten by each parse"
+
+
+PRESCANNED = """\
+log-probe = $(shell,echo '$(1)' >> $KBUILD_PY_PROBE_LOG; echo $(2))
+prefix := $(log-probe,prefix,pre)
+source "sub/Kconfig"
+
+config USES_PREFIX
+\tstring
+\tdefault "$(log-probe,$(prefix)-probe,$(prefix)-value)"
+\thelp
+\t  Help text is not expanded: $(shell,touch $KBUILD_PY_PROBE_LOG.help)
+\t  not even here $(log-probe,help,help)
+
+# nor is a comment $(shell,touch $KBUILD_PY_PROBE_LOG.comment)
+
+config NESTED
+\tstring
+\tdefault "$(log-probe,nested-$(log-probe,inner,in),out)"
+"""
+
+SUB = """\
+rsource "more/Kconfig"
+
+config IN_SUB
+\tstring
+\tdefault "$(log-probe,sub,sub)"
+"""
+
+
+def test_prescan_starts_probes_but_the_parse_decides(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prescan reads ahead through source/rsource, := assignments and nested probes;
+    never runs what is in help text or comments; each probe runs once, and values are what
+    a plain parse gives."""
+    root = tmp_path / "linux"
+    (root / "sub" / "more").mkdir(parents=True)
+    (root / "Kconfig").write_text(PRESCANNED)
+    (root / "sub" / "Kconfig").write_text(SUB)
+    (root / "sub" / "more" / "Kconfig").write_text(
+        'config IN_MORE\n\tstring\n\tdefault "$(log-probe,more,more)"\n')
+    log = tmp_path / "probes.log"
+    monkeypatch.setenv("KBUILD_PY_PROBE_LOG", str(log))
+    model = KconfigModel.parse(root, {"SRCARCH": "x86", "srctree": str(root)}, (6, 12))
+    assert {s: model.value(s) for s in ("USES_PREFIX", "NESTED", "IN_SUB", "IN_MORE")} == {
+        "USES_PREFIX": "pre-value", "NESTED": "out", "IN_SUB": "sub", "IN_MORE": "more"}
+    ran = log.read_text().split()
+    assert len(ran) == len(set(ran)), "no probe runs twice: the parse takes the prescan's run"
+    needed = {"prefix", "pre-probe", "inner", "nested-in", "sub", "more"}
+    assert needed <= set(ran)
+    # The one wasted guess: the nested line's outer probe, before its inner result was known.
+    assert set(ran) - needed <= {"nested-"}
+    assert not (tmp_path / "probes.log.help").exists()
+    assert not (tmp_path / "probes.log.comment").exists()
