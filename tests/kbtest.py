@@ -40,3 +40,16 @@ def serve(root: Path, delay: float = 0.0):  # type: ignore[no-untyped-def]
             thread.join()
 
     return running()
+
+
+def shared_out(out: Path, trees) -> Path:  # type: ignore[no-untyped-def]
+    """A new out/ folder whose src/ links to already extracted trees (used read-only) and whose
+    hash cache is the session's, so nothing is extracted or hashed again."""
+    (out / "src").mkdir(parents=True)
+    for tree in trees:
+        (out / "src" / tree.name).symlink_to(tree)
+    (out / "cache").mkdir()
+    hashes = TEST_OUT / "cache" / "hashes.json"
+    if hashes.is_file():
+        (out / "cache" / "hashes.json").write_bytes(hashes.read_bytes())
+    return out

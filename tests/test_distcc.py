@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TEST_OUT
+from kbtest import REPO, TEST_OUT, shared_out
 
 PROFILE = "qemu-arm64"
 
@@ -60,15 +60,7 @@ def distccd(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 @pytest.fixture
 def fresh_out(tmp_path: Path) -> Path:
     """A new out/ folder sharing the session's extracted (and patched) trees, read-only."""
-    out = tmp_path / "out"
-    (out / "src").mkdir(parents=True)
-    for tree in (TEST_OUT / "src").iterdir():
-        (out / "src" / tree.name).symlink_to(tree)
-    (out / "cache").mkdir()
-    hashes = TEST_OUT / "cache" / "hashes.json"
-    if hashes.is_file():
-        (out / "cache" / "hashes.json").write_bytes(hashes.read_bytes())
-    return out
+    return shared_out(tmp_path / "out", (TEST_OUT / "src").iterdir())
 
 
 @pytest.mark.kernel

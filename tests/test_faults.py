@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_612, TEST_OUT, serve
+from kbtest import REPO, TARBALL_612, TEST_OUT, serve, shared_out
 from kbuild_py.fsutil import _PARTIAL, exclusive_lock, sha256_file
 
 RNG = random.Random(20261125)
@@ -45,14 +45,7 @@ def cli(*args: str) -> list[str]:
 @pytest.fixture
 def out_sharing_tree(tmp_path: Path, tree612) -> Path:  # type: ignore[no-untyped-def]
     """A fresh out/ that shares the extracted 6.12 tree of the test session (read-only)."""
-    out = tmp_path / "out"
-    (out / "src").mkdir(parents=True)
-    (out / "src" / tree612.path.name).symlink_to(tree612.path)
-    (out / "cache").mkdir()
-    hashes = TEST_OUT / "cache" / "hashes.json"
-    if hashes.is_file():
-        (out / "cache" / "hashes.json").write_bytes(hashes.read_bytes())
-    return out
+    return shared_out(tmp_path / "out", [tree612.path])
 
 
 @pytest.mark.kernel
