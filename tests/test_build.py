@@ -49,3 +49,19 @@ def test_failing_compile_is_one_line_and_leaves_dist_alone(tree612, tmp_path: Pa
         assert manifest(TEST_OUT, "qemu-x86_64") == before, "dist/ is left as it was"
     leftovers = [p for p in (TEST_OUT / "qemu-x86_64").iterdir() if p.name.startswith(".dist")]
     assert leftovers == []
+
+
+def test_a_seed_kbuild_replaced_fails_the_build(tmp_path: Path) -> None:
+    """Had Kbuild drawn its own randstruct seed, the build would not be reproducible: an
+    error naming the file and the next step, not a silent success."""
+    from kbuild_py.build import check_seed
+    from kbuild_py.errors import InfraError
+
+    seed_file = tmp_path / "scripts" / "basic" / "randstruct.seed"
+    seed_file.parent.mkdir(parents=True)
+    seed_file.write_text("ours\n")
+    check_seed(tmp_path, "ours")
+    seed_file.write_text("drawn-by-kbuild\n")
+    with pytest.raises(InfraError) as e:
+        check_seed(tmp_path, "ours")
+    assert str(seed_file) in e.value.one_line() and "not reproducible" in e.value.one_line()
