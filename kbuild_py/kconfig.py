@@ -805,7 +805,6 @@ class _Prescan:
 
     _SOURCE = re.compile(r'\s*(source|rsource|osource|orsource|gsource|grsource)\s+"([^"]*)"')
     _ASSIGN = re.compile(r"[A-Za-z0-9_$()-]+\s*(=|:=|\+=)")
-    _HELP = re.compile(r"\s+(help|---help---)\s*$")
 
     def __init__(self, srctree: str, submit: Callable[[str], Any]) -> None:
         self.srctree, self.submit = srctree, submit
@@ -864,11 +863,12 @@ class _Prescan:
         for raw in lines:
             if self.stopped:
                 return
-            if in_help:
-                stripped = raw.lstrip()
+            if in_help:  # kconfiglib's rule: it ends at the first line indented less
+                expanded = raw.expandtabs()
+                stripped = expanded.lstrip()
                 if not stripped:
                     continue
-                indent = len(raw) - len(stripped)
+                indent = len(expanded) - len(stripped)
                 if help_indent is None:
                     help_indent = indent
                 if indent >= help_indent:
@@ -881,7 +881,7 @@ class _Prescan:
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
-            if self._HELP.match(line) or text in ("help", "---help---"):
+            if text in ("help", "---help---"):
                 in_help, help_indent = True, None
                 continue
             source = self._SOURCE.match(line)
