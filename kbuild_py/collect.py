@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import lzma
 import os
 import re
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
 from . import catalog, patches
 from .build import Built, source_time
+from .errors import InfraError
 from .fsutil import sha256_file
 from .plan import BuildPlan
 from .sbom import SbomInput, sbom
@@ -26,6 +30,55 @@ def input_files(plan: BuildPlan) -> list[Path]:
 def _version(text: str) -> str:
     found = re.findall(r"\d+\.\d+(?:\.\d+)?", text)
     return found[-1] if found else "NOASSERTION"
+
+
+_SIGNED = b"~Module signature appended~\n"  # the tail of every signed module
+
+
+def _module_signed(path: Path) -> bool | None:
+    """Whether a module carries an appended signature; None for a compression not read here."""
+    if path.suffix == ".ko":
+        data = path.read_bytes()
+    elif path.suffix == ".xz":
+        data = lzma.decompress(path.read_bytes())
+    elif path.suffix == ".gz":
+        data = gzip.decompress(path.read_bytes())
+    else:
+        return None
+    return data.endswith(_SIGNED)
+
+
+def modules_tarball(root: Path, dest: Path, mtime: int) -> dict[str, int]:
+    """lib/modules/ as a tarball whose bytes depend only on the files' contents: sorted
+    entries, owner root, normalised modes, the source's timestamp, no gzip name or time.
+    Symlinks are left out (modules_install's build link names this machine's folders).
+    Returns the module count and how many of them are signed."""
+    counts = {"count": 0, "signed": 0, "unknown": 0}
+    entries = sorted(root.rglob("*"), key=lambda q: q.relative_to(root).parts)
+    with open(dest, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in entries:
+            if entry.is_symlink():
+                continue
+            info = tar.gettarinfo(str(entry), arcname=entry.relative_to(root).as_posix())
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mtime = mtime
+            info.mode = 0o755 if entry.is_dir() else 0o644
+            if entry.is_dir():
+                tar.addfile(info)
+                continue
+            with open(entry, "rb") as f:
+                tar.addfile(info, f)
+            if ".ko" in entry.suffixes:
+                counts["count"] += 1
+                signed = _module_signed(entry)
+                if signed is None:
+                    counts["unknown"] += 1
+                elif signed:
+                    counts["signed"] += 1
+    return counts
 
 
 def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: Built,
@@ -46,9 +99,22 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         "report.json": paths.profile / "report.json",
         "binary-report.json": paths.profile / "binary-report.json",
     }
+    build_dir = paths.build.resolve()
+    for dtb in plan.profile.dtbs:  # dist/dtbs/<vendor>/<board>.dtb, as bootloaders expect
+        files[f"dtbs/{dtb}"] = build_dir / plan.arch.dts / dtb
     try:
         for name, src in files.items():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, work / name)
+        modules: dict[str, Any] | None = None
+        if built.modules:
+            if not plan.paths.modules.is_dir():
+                raise InfraError(f"{plan.paths.modules}: the installed modules are missing",
+                                 f"scons profile={plan.profile.name} build")
+            counts = modules_tarball(plan.paths.modules, work / "modules.tar.gz",
+                                     int(source_time(tree).timestamp()))
+            files["modules.tar.gz"] = work / "modules.tar.gz"
+            modules = {**counts, "signing_key": built.signing_key}
         manifest: dict[str, Any] = {
             "schema": "kbuild-py/manifest/1",
             "profile": plan.profile.name,
@@ -63,6 +129,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             "ccache": built.ccache,
             "distcc": built.distcc,
             "seed": built.seed,
+            "modules": modules,
             "reproduce": command,
         }
         bom = sbom(SbomInput(

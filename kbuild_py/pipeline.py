@@ -143,7 +143,8 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
         print(f"binary  {c.status:5} {c.name}: {c.detail}")
     write_json(plan.paths.stamps / "build.json",
                {"image": str(built.image), "argv": list(built.argv), "ccache": built.ccache,
-                "seed": built.seed, "distcc": built.distcc})
+                "seed": built.seed, "distcc": built.distcc, "modules": built.modules,
+                "signing_key": built.signing_key})
     unmet = [c for c in checks if c.status == "unmet"]
     if strict and unmet:
         raise RequirementsUnmet(
@@ -158,9 +159,9 @@ def step_collect(plan: BuildPlan, command: list[str]) -> Path:
     tree = load_tree(plan)
     stamp = json.loads((plan.paths.stamps / "build.json").read_text())
     b = plan.paths.build.resolve()
-    built = Built(Path(stamp["image"]), b / "vmlinux", b / "System.map", False,
-                  tuple(stamp["argv"]), stamp.get("ccache"), stamp.get("seed", ""),
-                  stamp.get("distcc"))
+    built = Built(Path(stamp["image"]), b / "vmlinux", b / "System.map",
+                  bool(stamp.get("modules")), tuple(stamp["argv"]), stamp.get("ccache"),
+                  stamp.get("seed", ""), stamp.get("distcc"), stamp.get("signing_key", ""))
     return collect(plan, tree, detect(plan.toolchain, plan.arch.name), built, command)
 
 

@@ -44,6 +44,10 @@ class Paths:
         return self.profile / "dist"
 
     @property
+    def modules(self) -> Path:
+        return self.profile / "modules"  # INSTALL_MOD_PATH: lib/modules/<release>/
+
+    @property
     def boot(self) -> Path:
         return self.profile / "boot"
 
@@ -91,6 +95,9 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
             f"toolchains/{toolchain.name}.yaml: toolchain {toolchain.name} does not target "
             f"{arch.name}", f"it targets {', '.join(toolchain.arches)}; pick another toolchain "
             f"in profile {profile.name}")
+    if profile.dtbs and not arch.dts:
+        raise UserError(f"{profile.path}: dtbs: arch {arch.name} has no device trees",
+                        f"remove dtbs from profile {profile.name}")
     for queue in profile.patches:  # every queue checked (files, pins, paths) before any work
         patches.load_queue(queue)
     return BuildPlan(

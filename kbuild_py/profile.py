@@ -174,6 +174,7 @@ class Profile:
     source: SourcePin
     description: str = ""
     patches: tuple[str, ...] = ()
+    dtbs: tuple[str, ...] = ()  # device trees to build, relative to the arch's dts folder
     requirements: dict[str, Requirement] = field(default_factory=dict)
     waivers: list[Waiver] = field(default_factory=list)
     cmdline: dict[str, Param] = field(default_factory=dict)
@@ -319,7 +320,8 @@ def load_profile(name_or_path: str) -> Profile:
     for file in order:
         doc = seen[file]
         data = doc.data
-        for key in ("arch", "base", "toolchain", "kernel", "source", "patches", "description"):
+        for key in ("arch", "base", "toolchain", "kernel", "source", "patches", "dtbs",
+                    "description"):
             if key in data:
                 settings[key] = (data[key], doc, file)
         _merge_entries("options", doc, data.get("options", {}), requirements, waivers,
@@ -361,6 +363,7 @@ def load_profile(name_or_path: str) -> Profile:
         source=source,
         description=settings.get("description", ("", None, None))[0],
         patches=tuple(settings.get("patches", ([], None, None))[0]),
+        dtbs=tuple(settings.get("dtbs", ([], None, None))[0]),
         requirements=requirements,
         waivers=waivers,
         cmdline=cmdline,

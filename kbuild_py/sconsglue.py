@@ -76,6 +76,7 @@ def declare(arguments: dict[str, str], root: str) -> None:
         Variables,
     )
 
+    from .build import secrets_digest
     from .pipeline import (
         boot_inputs_digest,
         inputs_digest,
@@ -148,7 +149,8 @@ def declare(arguments: dict[str, str], root: str) -> None:
     build = env.Command(
         [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path),
          str(paths.profile / "binary-report.json")],
-        [config[0]], _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
+        [config[0], Value(secrets_digest(plan))],
+        _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
     collect = env.Command(str(paths.dist / "manifest.json"), [build[0], build[2], config[1]],
                           _action(guarded(lambda: step_collect(plan, command)), "collect"))
     boot = env.Command(str(paths.boot / "boot-report.json"),

@@ -21,6 +21,7 @@ class Arch:
     image_target: str
     image_path: str
     clang_target: str = ""
+    dts: str = ""  # device-tree sources, relative to the tree ("" if the arch has none)
     qemu: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -61,7 +62,7 @@ def load_arch(name: str) -> Arch:
     data = doc.data
     return Arch(name=data["name"], srcarch=data["srcarch"], image_target=data["image"]["target"],
                 image_path=data["image"]["path"], clang_target=data.get("clang_target", ""),
-                qemu=data.get("qemu", {}))
+                dts=data.get("dts", ""), qemu=data.get("qemu", {}))
 
 
 def load_toolchain(name: str) -> Toolchain:

@@ -1,0 +1,164 @@
+"""Artifacts beyond the image: modules (the signing key a build uses, the tarball of what
+modules_install left) and device trees.
+
+A real modules_install of a real kernel is not in CI (the qemu kernels are built without
+modules); it is exercised by the full builds of the real targets (bench/RESULTS.md). The
+qemu-arm64 build ships a real device tree, compared across two builds by tests/test_distcc.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from kbuild_py.build import MODULE_KEY_ENV, secrets_digest, signing_key
+from kbuild_py.collect import modules_tarball
+from kbuild_py.errors import UserError
+
+SIGNED = b"\x7fELF...module text...~Module signature appended~\n"
+UNSIGNED = b"\x7fELF...module text..."
+
+
+def _modules(root: Path, order: list[str], mode: int) -> None:
+    """An INSTALL_MOD_PATH tree like modules_install's, files written in the given order."""
+    files = {
+        "lib/modules/6.12.0/kernel/drivers/a.ko": SIGNED,
+        "lib/modules/6.12.0/kernel/fs/b.ko.xz": lzma.compress(UNSIGNED),
+        "lib/modules/6.12.0/kernel/net/c.ko.gz": gzip.compress(SIGNED),
+        "lib/modules/6.12.0/kernel/net/d.ko.zst": b"(zstd)",
+        "lib/modules/6.12.0/modules.dep": b"kernel/drivers/a.ko:\n",
+    }
+    for name in order:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(files[name])
+        path.chmod(mode)
+    (root / "lib/modules/6.12.0/build").symlink_to("/somewhere/on/this/machine/build")
+
+
+def test_modules_tarball_depends_only_on_contents(tmp_path: Path) -> None:
+    names = ["lib/modules/6.12.0/kernel/drivers/a.ko", "lib/modules/6.12.0/kernel/fs/b.ko.xz",
+             "lib/modules/6.12.0/kernel/net/c.ko.gz", "lib/modules/6.12.0/kernel/net/d.ko.zst",
+             "lib/modules/6.12.0/modules.dep"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    _modules(one, names, 0o644)
+    _modules(two, list(reversed(names)), 0o600)  # another order, umask and time
+    os.utime(two / names[0], (1, 1))
+    counts = modules_tarball(one, tmp_path / "one.tar.gz", 1_700_000_000)
+    assert modules_tarball(two, tmp_path / "two.tar.gz", 1_700_000_000) == counts
+    first, second = (tmp_path / "one.tar.gz").read_bytes(), (tmp_path / "two.tar.gz").read_bytes()
+    assert hashlib.sha256(first).digest() == hashlib.sha256(second).digest()
+    assert counts == {"count": 4, "signed": 2, "unknown": 1}
+
+    with tarfile.open(tmp_path / "one.tar.gz") as tar:
+        members = tar.getmembers()
+    listed = [m.name for m in members]
+    assert listed == sorted(listed, key=lambda n: n.split("/"))  # parents before children
+    assert "lib/modules/6.12.0/build" not in listed  # the link to this machine is left out
+    assert {(m.uid, m.gid, m.uname, m.mtime) for m in members} == {(0, 0, "root", 1_700_000_000)}
+    assert {m.mode for m in members if m.isfile()} == {0o644}
+
+
+def _config(key: str = "certs/signing_key.pem") -> dict[str, str]:
+    return {"MODULES": "y", "MODULE_SIG": "y", "MODULE_SIG_KEY": key}
+
+
+def test_without_a_vendor_key_kbuild_generates_one_and_the_manifest_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MODULE_KEY_ENV, raising=False)
+    key = signing_key(_config())
+    assert key.variables == {} and "not reproducible" in key.origin
+    assert "profile's MODULE_SIG_KEY" in signing_key(_config("pkcs11:token=hsm")).origin
+    assert signing_key({"MODULES": "y"}).origin == ""  # unsigned modules: nothing to say
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_a_vendor_key_reaches_kbuild_on_the_command_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pem = tmp_path / "vendor.pem"
+    subprocess.run(["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "1",
+                    "-batch", "-x509", "-subj", "/CN=vendor test key", "-newkey", "rsa:2048",
+                    "-outform", "PEM", "-out", str(pem), "-keyout", str(pem)],
+                   check=True, capture_output=True)
+    monkeypatch.setenv(MODULE_KEY_ENV, str(pem))
+    before = secrets_digest_of(pem)
+    key = signing_key(_config())
+    assert key.variables == {"CONFIG_MODULE_SIG_KEY": str(pem.resolve())}
+    assert key.digest[:16] in key.origin and str(pem) not in key.origin
+    # Another key is another build: SCons rebuilds.
+    pem.write_text(pem.read_text().replace("A", "B", 1))
+    assert secrets_digest_of(pem) != before
+
+
+def secrets_digest_of(pem: Path) -> str:
+    from kbuild_py.plan import make_plan
+
+    return secrets_digest(make_plan("qemu-x86_64", pem.parent / "out"))
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "cannot read it"),
+    ("-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n", "X.509 certificate"),
+])
+def test_a_bad_vendor_key_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      content: str | None, says: str) -> None:
+    pem = tmp_path / "vendor.pem"
+    if content is not None:
+        pem.write_text(content)
+    monkeypatch.setenv(MODULE_KEY_ENV, str(pem))
+    with pytest.raises(UserError) as e:
+        signing_key(_config())
+    assert MODULE_KEY_ENV in str(e.value) and says in str(e.value)
+    assert "\n" not in str(e.value) and e.value.hint
+
+
+def _profile(tmp_path: Path, arch_lines: str) -> Path:
+    path = tmp_path / "board.yaml"
+    path.write_text("schema_version: 1\nname: board\nextends: [kspp-base]\n" + arch_lines
+                    + "base: defconfig\n")
+    return path
+
+
+def test_dtbs_on_an_arch_without_device_trees_is_one_line(tmp_path: Path) -> None:
+    from kbuild_py.plan import make_plan
+
+    path = _profile(tmp_path, "arch: x86_64\ntoolchain: gcc\ndtbs: [vendor/board.dtb]\n")
+    with pytest.raises(UserError, match=r"board.yaml: dtbs: arch x86_64 has no device trees"):
+        make_plan(str(path), tmp_path / "out")
+
+
+def test_a_dtb_missing_from_the_tree_is_named_before_make(tmp_path: Path) -> None:
+    from kbuild_py.build import check_dtbs
+    from kbuild_py.plan import make_plan
+    from kbuild_py.source import KernelTree
+
+    path = _profile(tmp_path, "arch: arm64\ntoolchain: aarch64-gcc\n"
+                    "dtbs: [vendor/board.dtb, vendor/gone.dtb]\n")
+    plan = make_plan(str(path), tmp_path / "out")
+    src = tmp_path / "linux"
+    (src / "arch/arm64/boot/dts/vendor").mkdir(parents=True)
+    (src / "arch/arm64/boot/dts/vendor/board.dts").write_text("/dts-v1/;\n/ { };\n")
+    tree = KernelTree(src, (6, 12), "6.12.0", "test", owned=False)
+    with pytest.raises(UserError) as e:
+        check_dtbs(plan, tree)
+    assert "dtbs: vendor/gone.dtb: no arch/arm64/boot/dts/vendor/gone.dts in linux 6.12.0" in str(
+        e.value)
+
+
+@pytest.mark.parametrize("name", ["../../../../etc/board.dtb", "vendor/../../board.dtb",
+                                  "/etc/board.dtb", "vendor/board.dts"])
+def test_a_dtb_name_outside_the_dts_folder_is_refused_by_the_schema(tmp_path: Path,
+                                                                     name: str) -> None:
+    from kbuild_py.profile import load_profile
+
+    path = _profile(tmp_path, f"arch: arm64\ntoolchain: aarch64-gcc\ndtbs: [{name}]\n")
+    with pytest.raises(UserError, match=r"board.yaml.*dtbs"):
+        load_profile(str(path))
