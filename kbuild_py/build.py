@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import InfraError, UserError
-from .fsutil import sha256_text
+from .fsutil import replaced_folder, sha256_text
 from .kconfig import read_config
 from .kmake import make_argv, run_make
 from .plan import BuildPlan
@@ -285,19 +285,9 @@ def install_modules(plan: BuildPlan, tree: KernelTree, variables: dict[str, str]
     """`make modules_install` (which signs them, with MODULE_SIG_ALL) into out/<p>/modules,
     replaced whole: a killed install leaves only a partial that the next run sweeps."""
     dest = plan.paths.modules
-    work = dest.with_name(f".modules.{os.getpid()}.tmp")
-    shutil.rmtree(work, ignore_errors=True)
-    argv = make_argv(tree.path, plan.paths.build.resolve(),
-                     {**variables, "INSTALL_MOD_PATH": str(work)}, ["modules_install"],
-                     plan.jobs)
-    try:
+    with replaced_folder(dest) as work:
+        argv = make_argv(tree.path, plan.paths.build.resolve(),
+                         {**variables, "INSTALL_MOD_PATH": str(work)}, ["modules_install"],
+                         plan.jobs)
         run_make(argv, plan.paths.log, env=env, what=f"modules_install of {plan.profile.name}")
-        old = dest.with_name(f".modules.{os.getpid()}.old")
-        if dest.exists():
-            os.rename(dest, old)
-        os.rename(work, dest)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return dest

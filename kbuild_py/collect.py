@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import lzma
-import os
 import re
 import shutil
 import tarfile
@@ -15,7 +14,7 @@ from typing import Any
 from . import catalog, patches
 from .build import Built, source_time
 from .errors import InfraError
-from .fsutil import sha256_file
+from .fsutil import replaced_folder, sha256_file
 from .plan import BuildPlan
 from .sbom import SbomInput, sbom
 from .source import KernelTree
@@ -85,9 +84,6 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             command: list[str]) -> Path:
     paths = plan.paths
     dist = paths.dist
-    work = dist.with_name(f".dist.{os.getpid()}.tmp")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     files: dict[str, Path] = {
         Path(built.image).name: built.image,
         "vmlinux": built.vmlinux,
@@ -102,7 +98,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
     build_dir = paths.build.resolve()
     for dtb in plan.profile.dtbs:  # dist/dtbs/<vendor>/<board>.dtb, as bootloaders expect
         files[f"dtbs/{dtb}"] = build_dir / plan.arch.dts / dtb
-    try:
+    with replaced_folder(dist) as work:
         for name, src in files.items():
             (work / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, work / name)
@@ -145,12 +141,4 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         (work / "sbom.spdx.json").write_text(json.dumps(bom, indent=2, sort_keys=True) + "\n")
         manifest["outputs"]["sbom.spdx.json"] = sha256_file(work / "sbom.spdx.json")
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        old = dist.with_name(f".dist.{os.getpid()}.old")
-        if dist.exists():
-            os.rename(dist, old)
-        os.rename(work, dist)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return dist / "manifest.json"

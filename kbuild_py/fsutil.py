@@ -62,6 +62,26 @@ def atomic_copy(src: Path, dst: Path) -> None:
     atomic_write(dst, src.read_bytes())
 
 
+@contextlib.contextmanager
+def replaced_folder(dest: Path) -> Iterator[Path]:
+    """Yield an empty work folder beside ``dest`` that replaces it whole when the block ends
+    without error, and is removed when it raises: ``dest`` is never seen half-written (a
+    killed run leaves only a partial that sweep_partials removes)."""
+    work = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        yield work
+        old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+        if dest.exists():
+            os.rename(dest, old)
+        os.rename(work, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
 def write_json(path: Path, obj: Any) -> bool:
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
