@@ -35,6 +35,8 @@ def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("CCACHE_DIR", str(session_ccache))
     monkeypatch.delenv("KBUILD_PY_DEBUG", raising=False)
     monkeypatch.delenv("KBUILD_PY_DATA", raising=False)
+    monkeypatch.delenv("KBUILD_PY_RANDSTRUCT_SECRET", raising=False)
+    monkeypatch.delenv("KBUILD_PY_MODULE_SIG_KEY", raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 

@@ -1,24 +1,28 @@
 """Artifacts beyond the image: modules (the signing key a build uses, the tarball of what
 modules_install left) and device trees.
 
-A real modules_install of a real kernel is not in CI (the qemu kernels are built without
-modules); it is exercised by the full builds of the real targets (bench/RESULTS.md). The
-qemu-arm64 build ships a real device tree, compared across two builds by tests/test_distcc.py.
+The qemu kernels have no modules: a tinyconfig kernel with two signed modules is built here
+for real (about two minutes), and the real targets' full builds ship theirs
+(bench/RESULTS.md). The qemu-arm64 build ships a real device tree, compared across two builds
+by tests/test_distcc.py.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import lzma
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from kbtest import REPO, shared_out
 from kbuild_py.build import MODULE_KEY_ENV, secrets_digest, signing_key
 from kbuild_py.collect import modules_tarball
 from kbuild_py.errors import UserError
@@ -80,14 +84,18 @@ def test_without_a_vendor_key_kbuild_generates_one_and_the_manifest_says_so(
     assert signing_key({"MODULES": "y"}).origin == ""  # unsigned modules: nothing to say
 
 
+def _vendor_key(pem: Path, name: str = "vendor test key") -> Path:
+    subprocess.run(["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "1",
+                    "-batch", "-x509", "-subj", f"/CN={name}", "-newkey", "rsa:2048",
+                    "-outform", "PEM", "-out", str(pem), "-keyout", str(pem)],
+                   check=True, capture_output=True)
+    return pem
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 def test_a_vendor_key_reaches_kbuild_on_the_command_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pem = tmp_path / "vendor.pem"
-    subprocess.run(["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "1",
-                    "-batch", "-x509", "-subj", "/CN=vendor test key", "-newkey", "rsa:2048",
-                    "-outform", "PEM", "-out", str(pem), "-keyout", str(pem)],
-                   check=True, capture_output=True)
+    pem = _vendor_key(tmp_path / "vendor.pem")
     monkeypatch.setenv(MODULE_KEY_ENV, str(pem))
     before = secrets_digest_of(pem)
     key = signing_key(_config())
@@ -162,3 +170,65 @@ def test_a_dtb_name_outside_the_dts_folder_is_refused_by_the_schema(tmp_path: Pa
     path = _profile(tmp_path, f"arch: arm64\ntoolchain: aarch64-gcc\ndtbs: [{name}]\n")
     with pytest.raises(UserError, match=r"board.yaml.*dtbs"):
         load_profile(str(path))
+
+
+MODULES_PROFILE = """\
+schema_version: 1
+name: modules-x86_64
+description: tinyconfig with two signed modules, for the modules test.
+extends: [module-signing]
+arch: x86_64
+kernel: {min: "6.12", max: "6.12"}
+base: tinyconfig
+toolchain: gcc
+options:
+  MODULES: {value: y, override: "the test needs modules", why: "Loadable modules."}
+  CRC_CCITT: {value: m, why: "A module with no dependencies."}
+  CRC7: {value: m, why: "Another one."}
+"""
+
+
+@pytest.mark.kernel
+def test_modules_are_built_signed_with_the_vendor_key_and_packed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tree612) -> None:  # type: ignore[no-untyped-def]
+    for tool in ("openssl", "modinfo"):
+        assert shutil.which(tool), f"{tool} is installed by ./setup"
+    profile = tmp_path / "modules-x86_64.yaml"
+    profile.write_text(MODULES_PROFILE)
+    pem = _vendor_key(tmp_path / "vendor.pem", "kbuild-py modules test")
+    out = shared_out(tmp_path / "out", [tree612.path])
+    env = {**os.environ, MODULE_KEY_ENV: str(pem)}
+    argv = [sys.executable, "-m", "kbuild_py.cli", "build", "--profile", str(profile), "--out",
+            str(out)]
+    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    dist = out / "modules-x86_64" / "dist"
+    manifest = json.loads((dist / "manifest.json").read_text())
+    modules = manifest["modules"]
+    assert modules["count"] == 2 and modules["signed"] == 2, modules
+    assert MODULE_KEY_ENV in modules["signing_key"] and str(pem) not in json.dumps(manifest[
+        "modules"])
+    assert manifest["outputs"]["modules.tar.gz"] == hashlib.sha256(
+        (dist / "modules.tar.gz").read_bytes()).hexdigest()
+
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(dist / "modules.tar.gz") as tar:
+        tar.extractall(unpacked, filter="data")
+    kos = sorted(unpacked.glob("lib/modules/*/kernel/**/*.ko"))
+    assert [k.name for k in kos] == ["crc-ccitt.ko", "crc7.ko"]
+    assert (kos[0].parents[2] / "modules.dep").is_file()  # depmod ran
+    for ko in kos:  # signed by the vendor's key, not one Kbuild made up
+        signer = subprocess.run(["modinfo", "-F", "signer", str(ko)], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        assert signer == "kbuild-py modules test", (ko, signer)
+    # vmlinux trusts that key: its certificate is in the built-in keyring.
+    der = subprocess.run(["openssl", "x509", "-in", str(pem), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    assert der in (dist / "vmlinux").read_bytes()
+    # Installed and packed again, the tarball is the same bytes (signatures included).
+    first = manifest["outputs"]["modules.tar.gz"]
+    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = json.loads((dist / "manifest.json").read_text())
+    assert again["outputs"]["modules.tar.gz"] == first
+    assert not list((out / "modules-x86_64").glob(".modules.*"))  # no partial left

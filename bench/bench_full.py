@@ -1,0 +1,97 @@
+"""A real target built completely, from its pinned source to dist/: wall time per step, peak
+memory, and what was shipped. One run (an hour or more on 2 cores): by hand, never in CI.
+
+    python3 bench/bench_full.py --profile server-x86_64 [--jobs 2] [--ccache]
+
+The build goes to a fresh out/.bench/full/ that shares out/src (the extracted tree is not part
+of the figure); without --ccache no compile goes through ccache, so the time is a cold build's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import BENCH_OUT, OUT, REPO, machine, record
+
+
+def _fresh_out() -> Path:
+    out = BENCH_OUT / "full"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "cache").mkdir(parents=True)
+    (out / "src").symlink_to((OUT / "src").resolve())
+    if (OUT / "cache" / "hashes.json").is_file():
+        shutil.copy(OUT / "cache" / "hashes.json", out / "cache" / "hashes.json")
+    return out
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profile", required=True)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--ccache", action="store_true", help="compile through ccache (as "
+                    "`scons` does by default); the figure is then a cold-cache build's only "
+                    "if the cache is empty")
+    args = ap.parse_args()
+    out = _fresh_out()
+    argv = ["scons", "-Q", f"profile={args.profile}", f"out={out}", f"jobs={args.jobs}",
+            f"ccache={int(args.ccache)}"]
+    steps: list[tuple[str, float]] = []
+    start = time.monotonic()
+    log = out / "bench-full.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            f.write(line)
+            step = line.removeprefix("kbuild-py: ").strip()
+            if line.startswith("kbuild-py: ") and ":" not in step:  # SCons's step labels
+                steps.append((step, time.monotonic() - start))
+        rc = proc.wait()
+    total = time.monotonic() - start
+    if rc != 0:
+        sys.exit(f"bench: the build of {args.profile} failed ({rc}): see {log}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ends = [t for _, t in steps[1:]] + [total]
+    timed = ", ".join(f"{name} {_minutes(end - begin)}"
+                      for (name, begin), end in zip(steps, ends, strict=True))
+    dist = out / args.profile / "dist"
+    manifest = json.loads((dist / "manifest.json").read_text())
+    image = next(n for n in manifest["outputs"] if n in ("bzImage", "Image.gz"))
+    compiles = sum(1 for line in (out / args.profile / "build.log").open(errors="replace")
+                   if line.startswith(("  CC ", "  CC [M] ")))
+    shipped = [f"{image} {(dist / image).stat().st_size / 1e6:.1f} MB",
+               f"vmlinux {(dist / 'vmlinux').stat().st_size / 1e6:.0f} MB"]
+    if manifest.get("modules"):
+        m = manifest["modules"]
+        shipped.append(f"modules.tar.gz {(dist / 'modules.tar.gz').stat().st_size / 1e6:.0f} MB "
+                       f"({m['count']} modules, {m['signed']} signed)")
+    dtbs = [n for n in manifest["outputs"] if n.startswith("dtbs/")]
+    if dtbs:
+        shipped.append(f"{len(dtbs)} device trees")
+    lines = [
+        f"- machine: {machine()}; `{' '.join(argv)}` in a fresh out/ "
+        f"(the extracted tree shared); one run",
+        f"- **{_minutes(total)}** wall time ({timed}); {compiles} compiles; peak memory of any "
+        f"one process {peak:.0f} MB",
+        f"- kernel {manifest['kernel']['version']}, {manifest['toolchain']['cc']}",
+        f"- shipped: {'; '.join(shipped)}",
+    ]
+    print("\n".join(lines))
+    record(f"Full build, {args.profile} (bench/bench_full.py)", lines)
+
+
+if __name__ == "__main__":
+    main()
