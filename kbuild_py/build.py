@@ -286,8 +286,8 @@ def install_modules(plan: BuildPlan, tree: KernelTree, variables: dict[str, str]
     replaced whole: a killed install leaves only a partial that the next run sweeps."""
     dest = plan.paths.modules
     with replaced_folder(dest) as work:
-        argv = make_argv(tree.path, plan.paths.build.resolve(),
-                         {**variables, "INSTALL_MOD_PATH": str(work)}, ["modules_install"],
+        variables = {**variables, "INSTALL_MOD_PATH": str(work.resolve())}
+        argv = make_argv(tree.path, plan.paths.build.resolve(), variables, ["modules_install"],
                          plan.jobs)
         run_make(argv, plan.paths.log, env=env, what=f"modules_install of {plan.profile.name}")
     return dest
