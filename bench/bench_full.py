@@ -51,8 +51,9 @@ def main() -> None:
     start = time.monotonic()
     log = out / "bench-full.log"
     with open(log, "w") as f:
-        proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True,
+                                stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # lines on time
         assert proc.stdout is not None
         for line in proc.stdout:
             f.write(line)

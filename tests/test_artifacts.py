@@ -182,7 +182,7 @@ kernel: {min: "6.12", max: "6.12"}
 base: tinyconfig
 toolchain: gcc
 options:
-  MODULES: {value: y, override: "the test needs modules", why: "Loadable modules."}
+  MODULES: {value: y, why: "Loadable modules."}
   CRC_CCITT: {value: m, why: "A module with no dependencies."}
   CRC7: {value: m, why: "Another one."}
 """
