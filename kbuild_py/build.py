@@ -71,6 +71,7 @@ def reproducible_env(tree: KernelTree) -> dict[str, str]:
 
 
 SEED_SCRIPT = "scripts/gen-randstruct-seed.sh"
+SEED_SECRET_ENV = "KBUILD_PY_RANDSTRUCT_SECRET"
 
 
 def build_seed(plan: BuildPlan, tree: KernelTree) -> tuple[str, str]:
@@ -79,7 +80,7 @@ def build_seed(plan: BuildPlan, tree: KernelTree) -> tuple[str, str]:
     KBUILD_PY_RANDSTRUCT_SECRET keeps the structure layout private to whoever holds it while
     still giving reproducible builds; without it the seed follows from public inputs.
     """
-    secret = os.environ.get("KBUILD_PY_RANDSTRUCT_SECRET", "")
+    secret = os.environ.get(SEED_SECRET_ENV, "")
     seed = sha256_text(f"kbuild-py seed|{plan.profile.name}|{tree.identity}|{secret}")
     origin = ("derived from KBUILD_PY_RANDSTRUCT_SECRET, the profile and the source" if secret
               else "derived from the profile and the source (public: set "
@@ -179,7 +180,7 @@ def signing_key(config: dict[str, str]) -> SigningKey:
 def secrets_digest(plan: BuildPlan) -> str:
     """A digest of what a build takes from outside its inputs (the seed secret, the signing
     key): a change rebuilds. Only hashes of hashes leave this function."""
-    secret = os.environ.get("KBUILD_PY_RANDSTRUCT_SECRET", "")
+    secret = os.environ.get(SEED_SECRET_ENV, "")
     key = os.environ.get(MODULE_KEY_ENV, "")
     key_text = ""
     if key:
