@@ -134,6 +134,7 @@ MODULE_KEY_ENV = "KBUILD_PY_MODULE_SIG_KEY"
 # naming the key, and its default, a key Kbuild generates into the build folder.
 _KEY_SYMBOL = "MODULE_SIG_KEY"
 _GENERATED_KEY = "certs/signing_key.pem"
+_MAKE_UNSAFE = re.compile(r"[\s$#:%\"'\\]")
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,9 @@ def signing_key(config: dict[str, str]) -> SigningKey:
                               f"the build folder): not reproducible; set {MODULE_KEY_ENV}", "")
         return SigningKey({}, f"{key} (the profile's {_KEY_SYMBOL})", "")
     path = Path(name).expanduser().resolve()
+    if _MAKE_UNSAFE.search(str(path)):
+        raise UserError(f"{MODULE_KEY_ENV}={name}: the path holds a space or one of $#:%\"'\\, "
+                        "which Kbuild's makefiles cannot carry", "move the key to a plain path")
     try:
         text = path.read_text(encoding="ascii", errors="replace")
     except OSError as e:
@@ -199,10 +203,14 @@ def targets(plan: BuildPlan, config: dict[str, str]) -> list[str]:
 
 
 def check_dtbs(plan: BuildPlan, tree: KernelTree) -> None:
-    """Every device tree the profile asks for has its source in this tree (before make)."""
+    """Every device tree the profile asks for has its source in this tree (before make): a
+    .dts, or a composite (`<board>-dtbs := base.dtb overlay.dtbo` in the folder's Makefile)."""
     for dtb in plan.profile.dtbs:
         dts = Path(plan.arch.dts) / Path(dtb).with_suffix(".dts")
-        if not (tree.path / dts).is_file():
+        makefile = tree.path / dts.parent / "Makefile"
+        composite = re.compile(rf"^{re.escape(dts.stem)}-dtbs\s*[:+]?=", re.M)
+        if not (tree.path / dts).is_file() and not (
+                makefile.is_file() and composite.search(makefile.read_text(errors="replace"))):
             raise UserError(f"{plan.profile.path}: dtbs: {dtb}: no {dts} in linux "
                             f"{tree.version_text}", "check the name against the tree's "
                             f"{plan.arch.dts}, or drop it for this kernel")
@@ -277,8 +285,15 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
                   "compiles ran here, not on the hosts (refused or failed there; distccd refuses "
                   f"GCC plugins, -fplugin=): see {plan.paths.log}", file=sys.stderr)
     return Built(build_dir / plan.arch.image_path, build_dir / "vmlinux",
-                 build_dir / "System.map", modules, tuple(argv), stats, seed_origin, distcc,
-                 key.origin)
+                 build_dir / "System.map", modules, tuple(shown_argv(argv, key)), stats,
+                 seed_origin, distcc, key.origin)
+
+
+def shown_argv(argv: list[str], key: SigningKey) -> list[str]:
+    """The make command as recorded (build stamp, manifest): a vendor key by its variable's
+    name, not by where it lies on this machine."""
+    given = {f"{k}={v}": f"{k}=${MODULE_KEY_ENV}" for k, v in key.variables.items()}
+    return [given.get(a, a) for a in argv]
 
 
 def install_modules(plan: BuildPlan, tree: KernelTree, variables: dict[str, str],

@@ -7,6 +7,7 @@ import json
 import lzma
 import re
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,15 @@ def _module_signed(path: Path) -> bool | None:
     else:
         return None
     return data.endswith(_SIGNED)
+
+
+def _depmod() -> str:
+    """depmod's version: its .bin indexes in the tarball are its output."""
+    try:
+        r = subprocess.run(["depmod", "--version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "not found"
+    return r.stdout.splitlines()[0] if r.stdout else "unknown"
 
 
 def modules_tarball(root: Path, dest: Path, mtime: int) -> dict[str, int]:
@@ -106,11 +116,11 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         if built.modules:
             if not plan.paths.modules.is_dir():
                 raise InfraError(f"{plan.paths.modules}: the installed modules are missing",
-                                 f"scons profile={plan.profile.name} build")
+                                 f"remove {plan.paths.stamps / 'build.json'} and build again")
             counts = modules_tarball(plan.paths.modules, work / "modules.tar.gz",
                                      int(source_time(tree).timestamp()))
             files["modules.tar.gz"] = work / "modules.tar.gz"
-            modules = {**counts, "signing_key": built.signing_key}
+            modules = {**counts, "signing_key": built.signing_key, "depmod": _depmod()}
         manifest: dict[str, Any] = {
             "schema": "kbuild-py/manifest/1",
             "profile": plan.profile.name,

@@ -14,11 +14,18 @@ from pathlib import Path
 
 from . import patches
 from . import report as render
-from .build import build
+from .build import Built, build
 from .collect import collect
 from .configure import configure
 from .errors import RequirementsUnmet, UserError
-from .fsutil import atomic_write, exclusive_lock, sha256_text, sweep_partials, write_json
+from .fsutil import (
+    atomic_write,
+    exclusive_lock,
+    sha256_file,
+    sha256_text,
+    sweep_partials,
+    write_json,
+)
 from .plan import BuildPlan
 from .profile import SourcePin
 from .resolve import cmdline, sysctl_conf
@@ -141,10 +148,11 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
                 "vmlinux": str(built.vmlinux), "checks": [c.to_dict() for c in checks]})
     for c in checks:
         print(f"binary  {c.status:5} {c.name}: {c.detail}")
+    # What collect ships, by content: a build that changed anything makes collect run again.
     write_json(plan.paths.stamps / "build.json",
                {"image": str(built.image), "argv": list(built.argv), "ccache": built.ccache,
                 "seed": built.seed, "distcc": built.distcc, "modules": built.modules,
-                "signing_key": built.signing_key})
+                "signing_key": built.signing_key, "fingerprint": fingerprint(plan, built)})
     unmet = [c for c in checks if c.status == "unmet"]
     if strict and unmet:
         raise RequirementsUnmet(
@@ -153,9 +161,20 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
             f"see {plan.paths.profile / 'binary-report.json'}")
 
 
-def step_collect(plan: BuildPlan, command: list[str]) -> Path:
-    from .build import Built
+def fingerprint(plan: BuildPlan, built: Built) -> str:
+    """The content of what a build made (image, vmlinux, device trees) and the names, sizes and
+    times of the installed modules."""
+    files = [built.image, built.vmlinux] + [
+        plan.paths.build.resolve() / plan.arch.dts / dtb for dtb in plan.profile.dtbs]
+    parts = [sha256_file(f) for f in files]
+    if built.modules:
+        root = plan.paths.modules
+        parts += [f"{p.relative_to(root)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                  for p in sorted(root.rglob("*")) if p.is_file()]
+    return sha256_text("\n".join(parts))
 
+
+def step_collect(plan: BuildPlan, command: list[str]) -> Path:
     tree = load_tree(plan)
     stamp = json.loads((plan.paths.stamps / "build.json").read_text())
     b = plan.paths.build.resolve()

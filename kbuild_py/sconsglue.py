@@ -149,7 +149,7 @@ def declare(arguments: dict[str, str], root: str) -> None:
     build = env.Command(
         [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path),
          str(paths.profile / "binary-report.json")],
-        [config[0], Value(secrets_digest(plan))],
+        [config[0], Value(secrets_digest(plan)), Value(" ".join(plan.profile.dtbs))],
         _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
     collect = env.Command(str(paths.dist / "manifest.json"), [build[0], build[2], config[1]],
                           _action(guarded(lambda: step_collect(plan, command)), "collect"))

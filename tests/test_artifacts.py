@@ -27,6 +27,7 @@ from kbuild_py.build import MODULE_KEY_ENV, secrets_digest, signing_key
 from kbuild_py.collect import modules_tarball
 from kbuild_py.errors import UserError
 
+LONG = "lib/modules/6.12.0/kernel/drivers/" + "a-very-long-directory-name/" * 4 + "e.ko"
 SIGNED = b"\x7fELF...module text...~Module signature appended~\n"
 UNSIGNED = b"\x7fELF...module text..."
 
@@ -39,6 +40,7 @@ def _modules(root: Path, order: list[str], mode: int) -> None:
         "lib/modules/6.12.0/kernel/net/c.ko.gz": gzip.compress(SIGNED),
         "lib/modules/6.12.0/kernel/net/d.ko.zst": b"(zstd)",
         "lib/modules/6.12.0/modules.dep": b"kernel/drivers/a.ko:\n",
+        LONG: b"a name longer than ustar's 100 bytes takes a PAX header",
     }
     for name in order:
         path = root / name
@@ -51,7 +53,7 @@ def _modules(root: Path, order: list[str], mode: int) -> None:
 def test_modules_tarball_depends_only_on_contents(tmp_path: Path) -> None:
     names = ["lib/modules/6.12.0/kernel/drivers/a.ko", "lib/modules/6.12.0/kernel/fs/b.ko.xz",
              "lib/modules/6.12.0/kernel/net/c.ko.gz", "lib/modules/6.12.0/kernel/net/d.ko.zst",
-             "lib/modules/6.12.0/modules.dep"]
+             "lib/modules/6.12.0/modules.dep", LONG]
     one, two = tmp_path / "one", tmp_path / "two"
     _modules(one, names, 0o644)
     _modules(two, list(reversed(names)), 0o600)  # another order, umask and time
@@ -60,7 +62,8 @@ def test_modules_tarball_depends_only_on_contents(tmp_path: Path) -> None:
     assert modules_tarball(two, tmp_path / "two.tar.gz", 1_700_000_000) == counts
     first, second = (tmp_path / "one.tar.gz").read_bytes(), (tmp_path / "two.tar.gz").read_bytes()
     assert hashlib.sha256(first).digest() == hashlib.sha256(second).digest()
-    assert counts == {"count": 4, "signed": 2, "unknown": 1}
+    assert first[4:8] == b"\0\0\0\0" and first[3] & 0x08 == 0  # gzip: no time, no name
+    assert counts == {"count": 5, "signed": 2, "unknown": 1}
 
     with tarfile.open(tmp_path / "one.tar.gz") as tar:
         members = tar.getmembers()
@@ -69,6 +72,7 @@ def test_modules_tarball_depends_only_on_contents(tmp_path: Path) -> None:
     assert "lib/modules/6.12.0/build" not in listed  # the link to this machine is left out
     assert {(m.uid, m.gid, m.uname, m.mtime) for m in members} == {(0, 0, "root", 1_700_000_000)}
     assert {m.mode for m in members if m.isfile()} == {0o644}
+    assert LONG in listed
 
 
 def _config(key: str = "certs/signing_key.pem") -> dict[str, str]:
@@ -101,9 +105,12 @@ def test_a_vendor_key_reaches_kbuild_on_the_command_line(
     key = signing_key(_config())
     assert key.variables == {"CONFIG_MODULE_SIG_KEY": str(pem.resolve())}
     assert key.digest[:16] in key.origin and str(pem) not in key.origin
-    # Another key is another build: SCons rebuilds.
+    # Another key, or another seed secret, is another build: SCons rebuilds.
     pem.write_text(pem.read_text().replace("A", "B", 1))
-    assert secrets_digest_of(pem) != before
+    changed = secrets_digest_of(pem)
+    assert changed != before
+    monkeypatch.setenv("KBUILD_PY_RANDSTRUCT_SECRET", "s3cret")
+    assert secrets_digest_of(pem) not in (before, changed)
 
 
 def secrets_digest_of(pem: Path) -> str:
@@ -112,13 +119,16 @@ def secrets_digest_of(pem: Path) -> str:
     return secrets_digest(make_plan("qemu-x86_64", pem.parent / "out"))
 
 
-@pytest.mark.parametrize("content, says", [
-    (None, "cannot read it"),
-    ("-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n", "X.509 certificate"),
+@pytest.mark.parametrize("name, content, says", [
+    ("vendor.pem", None, "cannot read it"),
+    ("vendor.pem", "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n",
+     "X.509 certificate"),
+    ("my key.pem", "", "cannot carry"),
+    ("key$(shell id).pem", "", "cannot carry"),
 ])
 def test_a_bad_vendor_key_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      content: str | None, says: str) -> None:
-    pem = tmp_path / "vendor.pem"
+                                      name: str, content: str | None, says: str) -> None:
+    pem = tmp_path / name
     if content is not None:
         pem.write_text(content)
     monkeypatch.setenv(MODULE_KEY_ENV, str(pem))
@@ -157,12 +167,19 @@ def test_a_dtb_missing_from_the_tree_is_named_before_make(tmp_path: Path) -> Non
     tree = KernelTree(src, (6, 12), "6.12.0", "test", owned=False)
     with pytest.raises(UserError) as e:
         check_dtbs(plan, tree)
+    # A composite device tree (a base and overlays) has no .dts of its own: its Makefile line.
+    (src / "arch/arm64/boot/dts/vendor/Makefile").write_text(
+        "dtb-y += board.dtb\ngone-dtbs := board.dtb gone-overlay.dtbo\n")
+    check_dtbs(plan, tree)
+    (src / "arch/arm64/boot/dts/vendor/Makefile").write_text("dtb-y += gone-other.dtb\n")
     assert "dtbs: vendor/gone.dtb: no arch/arm64/boot/dts/vendor/gone.dts in linux 6.12.0" in str(
         e.value)
+    with pytest.raises(UserError):
+        check_dtbs(plan, tree)
 
 
 @pytest.mark.parametrize("name", ["../../../../etc/board.dtb", "vendor/../../board.dtb",
-                                  "/etc/board.dtb", "vendor/board.dts"])
+                                  "/etc/board.dtb", "vendor/board.dts", "-ikf/x/y.dtb"])
 def test_a_dtb_name_outside_the_dts_folder_is_refused_by_the_schema(tmp_path: Path,
                                                                      name: str) -> None:
     from kbuild_py.profile import load_profile
@@ -206,8 +223,9 @@ def test_modules_are_built_signed_with_the_vendor_key_and_packed(
     manifest = json.loads((dist / "manifest.json").read_text())
     modules = manifest["modules"]
     assert modules["count"] == 2 and modules["signed"] == 2, modules
-    assert MODULE_KEY_ENV in modules["signing_key"] and str(pem) not in json.dumps(manifest[
-        "modules"])
+    assert MODULE_KEY_ENV in modules["signing_key"] and modules["depmod"].startswith("kmod")
+    assert str(pem) not in (dist / "manifest.json").read_text()  # where the key lies stays here
+    assert f"CONFIG_MODULE_SIG_KEY=${MODULE_KEY_ENV}" in manifest["build_command"]
     assert manifest["outputs"]["modules.tar.gz"] == hashlib.sha256(
         (dist / "modules.tar.gz").read_bytes()).hexdigest()
 

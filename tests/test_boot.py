@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import json
 import re
 import shutil
@@ -420,3 +421,18 @@ def test_patched_builtin_defaults_are_in_force_at_boot(tree612, profile: str) ->
         plan, extra_cmdline="sysctl.kernel.kptr_restrict=0")}
     assert lowered["/proc/sys/kernel/kptr_restrict"].status == "unmet"
     assert lowered["/proc/sys/kernel/kptr_restrict"].observed == "0"
+
+
+@pytest.mark.kernel
+@pytest.mark.build
+def test_device_trees_the_profile_lists_are_shipped(tree612) -> None:  # type: ignore[no-untyped-def]
+    """qemu-arm64 lists the FVP device tree: built by Kbuild's dtc, in dist/, manifest, SBOM."""
+    dist = built("qemu-arm64") / "dist"
+    name = "dtbs/arm/fvp-base-revc.dtb"
+    blob = (dist / name).read_bytes()
+    assert blob[:4] == b"\xd0\x0d\xfe\xed"  # a flattened device tree
+    assert int.from_bytes(blob[4:8], "big") == len(blob)  # totalsize: dtc wrote all of it
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["outputs"][name] == hashlib.sha256(blob).hexdigest()
+    sbom = json.loads((dist / "sbom.spdx.json").read_text())
+    assert f"./{name}" in {f["fileName"] for f in sbom["files"]}
