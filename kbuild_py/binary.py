@@ -97,11 +97,16 @@ def _count(elf: Elf, marker: dict[str, Any]) -> int:
     if "bytes" in marker:
         needle = bytes.fromhex(marker["bytes"])
         return sum(chunk.count(needle) for chunk in elf.executable_bytes())
-    needle = struct.pack("<I", int(marker["insn"], 16))
-    total = 0
-    for chunk in elf.executable_bytes():
-        total += sum(1 for m in re.finditer(re.escape(needle), chunk) if m.start() % 4 == 0)
-    return total
+    word = struct.pack("<I", int(marker["insn"], 16))
+    mask = struct.pack("<I", int(marker.get("mask", "ffffffff"), 16))
+    # One character class per byte (a mask splits into bytes), in a lookahead so that a match
+    # at an unaligned offset cannot hide an aligned one.
+    classes = b"".join(
+        b"[" + b"".join(re.escape(bytes([v])) for v in range(256) if v & m == w) + b"]"
+        for w, m in zip(word, mask, strict=True))
+    pattern = re.compile(b"(?=" + classes + b")", re.S)
+    return sum(1 for chunk in elf.executable_bytes()
+               for m in pattern.finditer(chunk) if m.start() % 4 == 0)
 
 
 def check_binary(vmlinux: Path, system_map: Path, arch: str,
@@ -141,6 +146,11 @@ def check_binary(vmlinux: Path, system_map: Path, arch: str,
         if off:
             out.append(BinaryCheck(marker["name"], "n/a", f"{', '.join(off)} not set", options))
             continue
+        instead = [o for o in marker.get("unless", []) if config.get(o, "n") == "y"]
+        if instead:
+            out.append(BinaryCheck(marker["name"], "n/a", f"{', '.join(instead)} is set "
+                                   "instead", options))
+            continue
         wanted = int(marker.get("min", 1))
         if "symbol" in marker:
             rx = re.compile(marker["symbol"])
@@ -148,7 +158,8 @@ def check_binary(vmlinux: Path, system_map: Path, arch: str,
             what = f"symbols /{marker['symbol']}/"
         else:
             found = _count(elf, marker)
-            what = f"{marker.get('bytes') or marker.get('insn')} in executable sections"
+            what = (f"{marker.get('bytes') or marker.get('insn')}"
+                    f"{'/' + marker['mask'] if 'mask' in marker else ''} in executable sections")
         status = "ok" if found >= wanted else "unmet"
         out.append(BinaryCheck(marker["name"], status,
                                f"{found} x {what} (need {wanted}): {marker['why']}", options))
