@@ -62,16 +62,28 @@ def main() -> None:
                 steps.append((step, time.monotonic() - start))
         rc = proc.wait()
     total = time.monotonic() - start
-    if rc != 0:
-        sys.exit(f"bench: the build of {args.profile} failed ({rc}): see {log}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if rc != 0:  # the time it took is worth keeping even so
+        sys.exit(f"bench: the build of {args.profile} failed ({rc}) after {_minutes(total)} "
+                 f"({_step_times(steps, total)}): see {log}")
+    lines = summary(out, args.profile, argv, steps, total, peak)
+    print("\n".join(lines))
+    record(f"Full build, {args.profile} (bench/bench_full.py)", lines)
+
+
+def _step_times(steps: list[tuple[str, float]], total: float) -> str:
     ends = [t for _, t in steps[1:]] + [total]
-    timed = ", ".join(f"{name} {_minutes(end - begin)}"
-                      for (name, begin), end in zip(steps, ends, strict=True))
-    dist = out / args.profile / "dist"
+    return ", ".join(f"{name} {_minutes(end - begin)}"
+                     for (name, begin), end in zip(steps, ends, strict=True))
+
+
+def summary(out: Path, profile: str, argv: list[str], steps: list[tuple[str, float]],
+            total: float, peak: float) -> list[str]:
+    """RESULTS.md lines for a finished build in out/<profile>."""
+    dist = out / profile / "dist"
     manifest = json.loads((dist / "manifest.json").read_text())
     image = next(n for n in manifest["outputs"] if n in ("bzImage", "Image.gz"))
-    compiles = sum(1 for line in (out / args.profile / "build.log").open(errors="replace")
+    compiles = sum(1 for line in (out / profile / "build.log").open(errors="replace")
                    if line.startswith(("  CC ", "  CC [M] ")))
     shipped = [f"{image} {(dist / image).stat().st_size / 1e6:.1f} MB",
                f"vmlinux {(dist / 'vmlinux').stat().st_size / 1e6:.0f} MB"]
@@ -82,16 +94,14 @@ def main() -> None:
     dtbs = [n for n in manifest["outputs"] if n.startswith("dtbs/")]
     if dtbs:
         shipped.append(f"{len(dtbs)} device trees")
-    lines = [
+    return [
         f"- machine: {machine()}; `{' '.join(argv)}` in a fresh out/ "
         f"(the extracted tree shared); one run",
-        f"- **{_minutes(total)}** wall time ({timed}); {compiles} compiles; peak memory of any "
-        f"one process {peak:.0f} MB",
+        f"- **{_minutes(total)}** wall time ({_step_times(steps, total)}); {compiles} compiles; "
+        f"peak memory of any one process {peak:.0f} MB",
         f"- kernel {manifest['kernel']['version']}, {manifest['toolchain']['cc']}",
         f"- shipped: {'; '.join(shipped)}",
     ]
-    print("\n".join(lines))
-    record(f"Full build, {args.profile} (bench/bench_full.py)", lines)
 
 
 if __name__ == "__main__":
