@@ -37,9 +37,11 @@ _SIGNED = b"~Module signature appended~\n"  # the tail of every signed module
 
 def _module_signed(path: Path) -> bool | None:
     """Whether a module carries an appended signature; None for a compression not read here."""
-    if path.suffix == ".ko":
-        data = path.read_bytes()
-    elif path.suffix == ".xz":
+    if path.suffix == ".ko":  # only the tail: a module can be megabytes of debug info
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - len(_SIGNED)))
+            return f.read() == _SIGNED
+    if path.suffix == ".xz":
         data = lzma.decompress(path.read_bytes())
     elif path.suffix == ".gz":
         data = gzip.decompress(path.read_bytes())
