@@ -202,6 +202,12 @@ def targets(plan: BuildPlan, config: dict[str, str]) -> list[str]:
     return out + list(plan.profile.dtbs)
 
 
+def built_dtbs(plan: BuildPlan) -> dict[str, Path]:
+    """The device trees a build makes, by their name in dist/ (dtbs/<vendor>/<board>.dtb)."""
+    return {f"dtbs/{dtb}": plan.paths.build.resolve() / plan.arch.dts / dtb
+            for dtb in plan.profile.dtbs}
+
+
 def check_dtbs(plan: BuildPlan, tree: KernelTree) -> None:
     """Every device tree the profile asks for has its source in this tree (before make): a
     .dts, or a composite (`<board>-dtbs := base.dtb overlay.dtbo` in the folder's Makefile)."""

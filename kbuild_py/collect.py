@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog, patches
-from .build import Built, source_time
+from .build import Built, built_dtbs, source_time
 from .errors import InfraError
 from .fsutil import replaced_folder, sha256_file
 from .plan import BuildPlan
@@ -107,9 +107,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         "report.json": paths.profile / "report.json",
         "binary-report.json": paths.profile / "binary-report.json",
     }
-    build_dir = paths.build.resolve()
-    for dtb in plan.profile.dtbs:  # dist/dtbs/<vendor>/<board>.dtb, as bootloaders expect
-        files[f"dtbs/{dtb}"] = build_dir / plan.arch.dts / dtb
+    files.update(built_dtbs(plan))  # dist/dtbs/<vendor>/<board>.dtb, as bootloaders expect
     with replaced_folder(dist) as work:
         for name, src in files.items():
             (work / name).parent.mkdir(parents=True, exist_ok=True)

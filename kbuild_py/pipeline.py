@@ -14,18 +14,11 @@ from pathlib import Path
 
 from . import patches
 from . import report as render
-from .build import Built, build
+from .build import Built, build, built_dtbs
 from .collect import collect
 from .configure import configure
 from .errors import RequirementsUnmet, UserError
-from .fsutil import (
-    atomic_write,
-    exclusive_lock,
-    sha256_file,
-    sha256_text,
-    sweep_partials,
-    write_json,
-)
+from .fsutil import atomic_write, exclusive_lock, sha256_text, sweep_partials, write_json
 from .plan import BuildPlan
 from .profile import SourcePin
 from .resolve import cmdline, sysctl_conf
@@ -162,16 +155,13 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
 
 
 def fingerprint(plan: BuildPlan, built: Built) -> str:
-    """The content of what a build made (image, vmlinux, device trees) and the names, sizes and
-    times of the installed modules."""
-    files = [built.image, built.vmlinux] + [
-        plan.paths.build.resolve() / plan.arch.dts / dtb for dtb in plan.profile.dtbs]
-    parts = [sha256_file(f) for f in files]
+    """Names, sizes and times of what a build made (image, vmlinux, device trees, installed
+    modules): make rewrites only what changed, so a change here means collect has work."""
+    files = [built.image, built.vmlinux, *built_dtbs(plan).values()]
     if built.modules:
-        root = plan.paths.modules
-        parts += [f"{p.relative_to(root)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-                  for p in sorted(root.rglob("*")) if p.is_file()]
-    return sha256_text("\n".join(parts))
+        files += sorted(p for p in plan.paths.modules.rglob("*") if p.is_file())
+    return sha256_text("\n".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
+                                  for f in files))
 
 
 def step_collect(plan: BuildPlan, command: list[str]) -> Path:
