@@ -158,13 +158,31 @@ class Explanation:
     summary: str
     fix: str
     chain: tuple[Blocker, ...] = field(default_factory=tuple)
+    cause: str = ""  # the root cause in a few words, for one-line messages
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "symbol": self.symbol, "value": self.value, "wanted": self.wanted,
-            "summary": self.summary, "fix": self.fix,
+            "summary": self.summary, "fix": self.fix, "cause": self.cause,
             "chain": [b.__dict__ for b in self.chain],
         }
+
+
+def _is_threshold(needed: str) -> bool:
+    """'>= 150000' and friends: what a comparison in a dependency needs of an int symbol."""
+    return needed.startswith(("<", ">"))
+
+
+def _cause(root: Blocker, probe: str) -> str:
+    if root.kind == "toolchain" and _is_threshold(root.needed):
+        return f"the compiler gives {root.symbol}={root.value}, {root.needed} needed"
+    if root.kind == "toolchain":
+        return f"{root.symbol}={root.value}, decided by the compiler: {probe}"
+    if root.kind == "arch":
+        return f"not on this arch ({root.symbol})"
+    if root.kind == "missing":
+        return f"{root.symbol} does not exist in this kernel"
+    return f"{root.symbol}={root.value}, from {root.source}"
 
 
 _TRI = {0: "n", 1: "m", 2: "y"}
@@ -185,7 +203,7 @@ def _loc(sym: Any) -> str:
 
 def _expr(e: Any) -> str:
     def sc(item: Any) -> str:
-        if item.is_constant if hasattr(item, "is_constant") else False:
+        if _literal(item):
             return str(item.name)
         if isinstance(item, kconfiglib.Symbol):
             return f"{item.name}[={_val(item)}]"
@@ -194,21 +212,39 @@ def _expr(e: Any) -> str:
     return str(kconfiglib.expr_str(e, sc))
 
 
+_NUMBER = re.compile(r"-?(0[xX][0-9a-fA-F]+|[0-9]+)")
+
+
+def _literal(item: Any) -> bool:
+    """A constant in an expression: y/n/m, a quoted string, or a number (kconfiglib keeps a bare
+    number as an undefined symbol named by its value, not as a constant)."""
+    if not isinstance(item, kconfiglib.Symbol):
+        return False
+    return bool(item.is_constant or (not item.nodes and _NUMBER.fullmatch(item.name)))
+
+
 def _is_probe(sym: Any) -> bool:
     """A promptless symbol whose defaults are constants: a $(shell)/$(cc-option) result."""
     if any(n.prompt for n in sym.nodes) or not sym.defaults:
         return False
-    return all(getattr(d, "is_constant", False) for d, _ in sym.defaults) and any(
-        "$(" in _raw_default_text(n) for n in sym.nodes)
+    return all(_literal(d) for d, _ in sym.defaults) and any(
+        "$(" in line for n in sym.nodes for line in _definition(n))
 
 
-def _raw_default_text(node: Any) -> str:
+def _definition(node: Any) -> list[str]:
+    """The property lines of a symbol's definition as written (before macro expansion), up to
+    its help text or the next entry."""
     try:
         with open(os.path.join(node.kconfig.srctree, node.filename), errors="replace") as f:
-            lines = f.readlines()
+            lines = f.readlines()[node.linenr:node.linenr + 40]
     except OSError:
-        return ""
-    return "".join(lines[node.linenr - 1: node.linenr + 12])
+        return []
+    out = []
+    for line in lines:
+        if line.strip() and not line[0].isspace() or line.strip().startswith(("help", "---help")):
+            break
+        out.append(line)
+    return out
 
 
 # --------------------------------------------------------------------------- the model
@@ -380,7 +416,8 @@ class KconfigModel:
         if sym is None or not sym.nodes:
             return Explanation(symbol, "(missing)", wanted,
                                f"{symbol} does not exist in this kernel", "check the name or the "
-                               "kernel version; gate it with when: kernel", ())
+                               "kernel version; gate it with when: kernel", (),
+                               "not in this kernel")
         chain: list[Blocker] = []
         self._why(sym, wanted, 0, chain, set())
         value = _val(sym)
@@ -389,14 +426,17 @@ class KconfigModel:
             summary = (f"{symbol}={value}, wanted {wanted}: the value comes from the {source}; "
                        "no dependency forces it")
             line = f"# CONFIG_{symbol} is not set" if wanted == "n" else f"CONFIG_{symbol}={wanted}"
-            return Explanation(symbol, value, wanted, summary, f"write {line} in the {source}", ())
+            return Explanation(symbol, value, wanted, summary, f"write {line} in the {source}",
+                               (), f"the {source} sets it")
         root = chain[-1]
         summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
             b.detail for b in chain if b.depth == max(c.depth for c in chain))
         member = root.symbol if root.needed == "y" else symbol
         fix = (f"set {member}: y in the profile: a choice member set by the fragment wins"
                if root.kind == "choice" else self._fix(root))
-        return Explanation(symbol, value, wanted, summary, fix, tuple(chain))
+        probe = _probe(self._k.syms[root.symbol]) if root.symbol in self._k.syms else None
+        cause = _cause(root, probe[0] if probe else f"a probe at {root.location}")
+        return Explanation(symbol, value, wanted, summary, fix, tuple(chain), cause)
 
     def _source(self, name: str) -> str:
         if name in self.requested:
@@ -406,6 +446,11 @@ class KconfigModel:
         return "Kconfig default"
 
     def _fix(self, root: Blocker) -> str:
+        if root.kind == "toolchain" and _is_threshold(root.needed):
+            age = "old" if root.needed.startswith(">") else "new"
+            return (f"the compiler is too {age}: {root.symbol} is {root.value} with it and "
+                    f"{root.needed} is needed: use a toolchain whose compiler meets that, or "
+                    "waive the requirement for this one")
         if root.kind == "toolchain":
             return (f"{root.symbol} depends on the compiler: use a toolchain for which the "
                     "probe succeeds, or waive the requirement for this one")
@@ -461,7 +506,7 @@ class KconfigModel:
             if not active and not prompts and not _is_probe(sym):
                 for default, cond in sym.defaults:
                     if kconfiglib.expr_value(cond) and kconfiglib.expr_value(default) and \
-                            not getattr(default, "is_constant", False):
+                            not _literal(default):
                         self._add(chain, sym, "n", "promptless",
                                   f"{sym.name} has no prompt and follows {_expr(default)}",
                                   depth)
@@ -507,7 +552,7 @@ class KconfigModel:
                                    f"{_expr(default)} only if {_expr(cond)}")
                     return
                 if kconfiglib.expr_value(cond) >= need and kconfiglib.expr_value(default) < need \
-                        and not getattr(default, "is_constant", False):
+                        and not _literal(default):
                     self._why_expr(default, need, depth, chain, seen,
                                    f"{sym.name} has no prompt and follows {_expr(default)}")
                     return
@@ -547,6 +592,12 @@ class KconfigModel:
             self._why_expr(sym.direct_dep, 2, depth, chain, seen,
                            f"{sym.name} depends on {_expr(sym.direct_dep)}")
             return
+        if _is_probe(sym):  # CLANG_VERSION and friends: `default $(cc-version)`
+            chain.append(Blocker(sym.name, _val(sym), wanted, "toolchain", _loc(sym),
+                                 f"{sym.name}={_val(sym)} comes from the compiler "
+                                 f"({_probe_line(sym)}); {wanted} is needed", "toolchain probe",
+                                 depth))
+            return
         for low, high, cond in sym.ranges:
             if kconfiglib.expr_value(cond):
                 self._add(chain, sym, wanted, "range",
@@ -559,7 +610,7 @@ class KconfigModel:
         """Find the terms of a dependency expression that keep it below ``need``."""
         terms = kconfiglib.split_expr(expr, kconfiglib.AND)
         blocking = [t for t in terms if kconfiglib.expr_value(t) < need]
-        if owner is not None and any(getattr(t, "is_constant", False) for t in blocking):
+        if owner is not None and any(_literal(t) for t in blocking):
             probe = _probe_line(owner)
             chain.append(Blocker(owner.name, _val(owner), "y", "toolchain", _loc(owner),
                                  f"{owner.name} depends on a compiler probe that failed for this "
@@ -571,7 +622,7 @@ class KconfigModel:
                                f"choice '{_prompt(term)}' depends on {_expr(term.direct_dep)}")
                 continue
             for sub, want in _term_causes(term, need):
-                if getattr(sub, "is_constant", False):
+                if _literal(sub):
                     continue
                 if first:
                     self._add(chain, sub, want, "depends", f"{detail}: {sub.name}={_val(sub)}"
@@ -592,10 +643,14 @@ def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
         if op is kconfiglib.NOT and isinstance(term[1], kconfiglib.Symbol):
             return [(term[1], "n")]
         if op is kconfiglib.OR:
-            out: list[tuple[Any, str]] = []
-            for t in kconfiglib.split_expr(term, kconfiglib.OR):
-                out.extend(_term_causes(t, need))
-            return out[:1]  # one alternative is enough to name
+            # One alternative is enough to name; a comparison (a version gate) says most.
+            alternatives = kconfiglib.split_expr(term, kconfiglib.OR)
+            alternatives.sort(key=lambda t: not (isinstance(t, tuple) and t[0] in _ORDER))
+            for t in alternatives:
+                causes = _term_causes(t, need)
+                if causes:
+                    return causes[:1]
+            return []
         if op is kconfiglib.AND:
             out = []
             for t in kconfiglib.split_expr(term, kconfiglib.AND):
@@ -605,7 +660,19 @@ def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
         if op in (kconfiglib.EQUAL, kconfiglib.UNEQUAL) and isinstance(term[1], kconfiglib.Symbol):
             want = term[2].str_value if op is kconfiglib.EQUAL else f"not {term[2].str_value}"
             return [(term[1], want)]
+        if op in _ORDER:  # CLANG_VERSION >= 150000, or 150000 <= CLANG_VERSION
+            left, right = term[1], term[2]
+            if not _literal(left):
+                return [(left, f"{kconfiglib.REL_TO_STR[op]} {right.str_value}")]
+            if not _literal(right):
+                return [(right, f"{kconfiglib.REL_TO_STR[_ORDER[op]]} {left.str_value}")]
     return []
+
+
+# The order comparisons, each with its mirror image (a < b is b > a).
+_ORDER = {kconfiglib.LESS: kconfiglib.GREATER, kconfiglib.GREATER: kconfiglib.LESS,
+          kconfiglib.LESS_EQUAL: kconfiglib.GREATER_EQUAL,
+          kconfiglib.GREATER_EQUAL: kconfiglib.LESS_EQUAL}
 
 
 def _selectors(sym: Any) -> list[Any]:
@@ -618,15 +685,18 @@ def _selectors(sym: Any) -> list[Any]:
     return out
 
 
-def _probe_line(sym: Any) -> str:
-    """The '$(...)' dependency line of a symbol's definition, as written in Kconfig."""
+def _probe(sym: Any) -> tuple[str, str] | None:
+    """The first '$(...)' line of a symbol's definition as written in Kconfig, and where."""
     for node in sym.nodes:
-        for line in _raw_default_text(node).splitlines()[1:]:
-            if line.strip().startswith(("config ", "menuconfig ", "help")):
-                break
+        for line in _definition(node):
             if "$(" in line:
-                return f"'{line.strip()}' ({node.filename}:{node.linenr})"
-    return f"a $(...) probe ({_loc(sym)})"
+                return line.strip(), f"{node.filename}:{node.linenr}"
+    return None
+
+
+def _probe_line(sym: Any) -> str:
+    probe = _probe(sym)
+    return f"'{probe[0]}' ({probe[1]})" if probe else f"a $(...) probe ({_loc(sym)})"
 
 
 def _prompt(sc: Any) -> str:

@@ -122,7 +122,9 @@ def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
     if strict and result.failed:
         raise RequirementsUnmet(
             f"profile {plan.profile.name}: {len(result.failed)} required option(s) did not "
-            f"stick: {', '.join(c.symbol for c in result.failed[:5])}",
+            f"stick with {configured.toolchain.cc_version_text}: "
+            f"{', '.join(c.headline() for c in result.failed[:5])}"
+            f"{', ...' if len(result.failed) > 5 else ''}",
             f"see {plan.paths.profile / 'report.txt'} for the reasons and fixes")
     return result
 

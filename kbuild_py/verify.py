@@ -22,6 +22,11 @@ class Check:
     note: str = ""
     explanation: Explanation | None = None
 
+    def headline(self) -> str:
+        """The symbol and, when explained, its root cause: for one-line messages."""
+        cause = self.explanation.cause if self.explanation else ""
+        return f"{self.symbol} ({cause})" if cause else self.symbol
+
     @property
     def fails(self) -> bool:
         return self.status == UNMET and self.requirement.severity == "required"

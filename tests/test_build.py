@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,39 @@ def test_failing_compile_is_one_line_and_leaves_dist_alone(tree612, tmp_path: Pa
         assert manifest(TEST_OUT, "qemu-x86_64") == before, "dist/ is left as it was"
     leftovers = [p for p in (TEST_OUT / "qemu-x86_64").iterdir() if p.name.startswith(".dist")]
     assert leftovers == []
+
+
+@pytest.mark.kernel
+def test_a_compiler_too_old_for_a_requested_option_fails_before_the_build(
+        tree612, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """android-arm64 built with Debian's default clang 14: kCFI needs clang 16, PAC-to-SCS
+    patching clang 15. `kbuild-py build` stops after configure with one line naming each
+    option and the compiler's shortfall (exit 1), Kbuild's own .config agrees, and nothing
+    is built or collected."""
+    data = tmp_path / "data"
+    for name in ("profiles", "toolchains", "arches", "patches", "checks", "lkdtm"):
+        shutil.copytree(REPO / name, data / name)
+    android = (data / "profiles" / "android-arm64.yaml").read_text()
+    (data / "profiles" / "android-clang14.yaml").write_text(
+        android.replace("name: android-arm64", "name: android-clang14")
+        .replace("toolchain: clang-19", "toolchain: clang-14"))
+    r = subprocess.run([sys.executable, "-m", "kbuild_py.cli", "build", "--profile",
+                        "android-clang14", "--out", OUT], cwd=REPO, capture_output=True,
+                       text=True, check=False, timeout=1200,
+                       env={**os.environ, "KBUILD_PY_DATA": str(data)})
+    assert r.returncode == 1, r.stderr  # requirements unmet
+    errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
+    assert len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "did not stick with Debian clang version 14" in errors[0]
+    assert ("CFI_CLANG (CFI_CLANG=n, decided by the compiler: depends on "
+            "$(cc-option,-fsanitize=kcfi))") in errors[0]
+    assert ("UNWIND_PATCH_PAC_INTO_SCS (the compiler gives CLANG_VERSION=140006, >= 150000 "
+            "needed)") in errors[0]
+    out = TEST_OUT / "android-clang14"
+    config = (out / "build" / ".config").read_text()
+    assert "CONFIG_CFI_CLANG=y" not in config and "CONFIG_UNWIND_PATCH_PAC_INTO_SCS=y" not in config
+    assert "CONFIG_CLANG_VERSION=140006" in config
+    assert not (out / "dist").exists() and not (out / "build" / "vmlinux").exists()
 
 
 def test_a_seed_kbuild_replaced_fails_the_build(tmp_path: Path) -> None:

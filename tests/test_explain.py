@@ -130,3 +130,26 @@ def test_selected_only_by_a_choice_member(tree612, model_for, kbuild_base) -> No
     assert exp.chain[0].kind == "choice"
     assert "INIT_STACK_ALL_ZERO=y" in exp.summary
     assert exp.fix.startswith("set GCC_PLUGIN_STRUCTLEAK_")
+
+
+def test_version_gate_names_the_compiler_version(tree612, model_for, kbuild_base,
+                                                 tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """clang 14 is older than the kernel's gates: `CLANG_VERSION >= 150000` (PAC-to-SCS
+    patching) and `!CC_IS_CLANG || CLANG_VERSION > 150006` (ZERO_CALL_USED_REGS). The root is
+    the compiler's version, with the number it needs, not the fragment or the compiler family."""
+    model = model_for(tree612, "arm64", "clang-14")
+    model.load(kbuild_base(tree612, "arm64", "clang-14", "tinyconfig"),
+               _fragment(tmp_path, ["CONFIG_SHADOW_CALL_STACK=y", "CONFIG_ARM64_PTR_AUTH=y",
+                                    "CONFIG_ARM64_PTR_AUTH_KERNEL=y",
+                                    "CONFIG_UNWIND_PATCH_PAC_INTO_SCS=y",
+                                    "CONFIG_ZERO_CALL_USED_REGS=y"]))
+    for symbol, needed in (("UNWIND_PATCH_PAC_INTO_SCS", ">= 150000"),
+                           ("ZERO_CALL_USED_REGS", "> 150006")):
+        assert model.value(symbol) == "n"
+        exp = model.explain(symbol, "y")
+        root = exp.chain[-1]
+        assert (root.symbol, root.value, root.needed, root.kind) == (
+            "CLANG_VERSION", "140006", needed, "toolchain"), exp.chain
+        assert "$(cc-version)" in exp.summary
+        assert exp.fix.startswith("the compiler is too old: CLANG_VERSION is 140006")
+        assert exp.cause == f"the compiler gives CLANG_VERSION=140006, {needed} needed"
