@@ -168,10 +168,11 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
 
     # Kbuild's conf is deterministic: the same input config on the same tree with the same
-    # toolchain gives the same .config. Both results are kept under that key.
+    # toolchain gives the same .config. Both results are kept under that key, which also
+    # covers the adapter's code (a corrected adapter predicts anew).
     merged = base.read_text() + plan.paths.fragment.read_text()
-    key = sha256_text(json.dumps([merged, tree.identity, ident.key(), plan.arch.name,
-                                  source.env], sort_keys=True))
+    key = cache_key([merged, tree.identity, ident.key(), plan.arch.name,
+                     json.dumps(source.env, sort_keys=True)])
     saved = plan.paths.cache / "conf" / key if tree.owned else None
     build = plan.paths.build
     build.mkdir(parents=True, exist_ok=True)

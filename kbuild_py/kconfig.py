@@ -86,6 +86,45 @@ class _Choice611(kconfiglib.Choice):  # type: ignore[misc]
 
 NEW_CHOICE_SEMANTICS = (6, 11)
 
+
+_kconfiglib_tri_value = kconfiglib.Symbol.tri_value.fget
+
+
+def _tri_value(sym: Any) -> int:
+    """Symbol.tri_value as scripts/kconfig/symbol.c:sym_calc_value() computes it for a tristate
+    another symbol `imply`s, in the kernels kbuild-py supports (checked in 6.1 and 6.12).
+
+    kconfiglib follows an older conf: an implier at y promotes m to y even over the user's m,
+    and the implied value ignores the symbol's own dependencies. Kbuild keeps a visible user
+    value as it is, and ANDs the implied value with the direct dependencies. kconfiglib's value
+    is never below Kbuild's, so only a y is ever corrected. (Installed on the class: kconfiglib
+    tells symbols by `__class__ is Symbol`, so a subclass would be skipped when writing.)
+    """
+    val: int = _kconfiglib_tri_value(sym)
+    if val != 2 or sym.weak_rev_dep is sym.kconfig.n or sym.orig_type is not kconfiglib.TRISTATE \
+            or sym.choice is not None:
+        return val
+    vis = sym.visibility
+    if vis and sym.user_value is not None:
+        val = min(sym.user_value, vis)
+    else:
+        val = 0
+        for default, cond in sym.defaults:
+            if kconfiglib.expr_value(cond):
+                val = min(kconfiglib.expr_value(default), kconfiglib.expr_value(cond))
+                break
+        implied = kconfiglib.expr_value(sym.weak_rev_dep)
+        if implied:
+            val = min(max(val, implied), kconfiglib.expr_value(sym.direct_dep))
+    val = max(val, kconfiglib.expr_value(sym.rev_dep))
+    if val == 1 and sym.type is kconfiglib.BOOL:  # tristates are bools without MODULES
+        val = 2
+    sym._cached_tri_val = val
+    return val
+
+
+kconfiglib.Symbol.tri_value = property(_tri_value, doc=kconfiglib.Symbol.tri_value.__doc__)
+
 # --------------------------------------------------------------------------- reading .config
 
 _SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")

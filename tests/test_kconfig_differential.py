@@ -28,8 +28,9 @@ pytestmark = pytest.mark.kernel
 
 DEBIAN_AMD64 = Path("/usr/src/linux-config-6.12/config.amd64_none_amd64.xz")
 
-# (arch, toolchain, case id, parts): a part is a path in the tree, "@tinyconfig" (Kbuild's own
-# `make tinyconfig` output) or "@debian" (Debian's shipped amd64 config).
+# (arch, toolchain, case id, parts): a part is a path in the tree, "@<target>" (Kbuild's own
+# `make <target>` output, e.g. @tinyconfig), "@debian" (Debian's shipped amd64 config) or a
+# literal CONFIG_ line.
 CASES = [
     ("x86_64", "gcc", "x86_64_defconfig", ["arch/x86/configs/x86_64_defconfig"]),
     ("x86_64", "gcc", "tinyconfig", ["@tinyconfig"]),
@@ -47,6 +48,9 @@ CASES = [
     ("arm64", "clang-19", "defconfig+hardening",
      ["arch/arm64/configs/defconfig", "kernel/configs/hardening.config",
       "arch/arm64/configs/hardening.config"]),
+    # FS_ENCRYPTION_ALGS=y implies CRYPTO_XTS, which defconfig's .config has at m: Kbuild keeps
+    # the m (kconfiglib 14.1 promoted it to y), as android-arm64 showed.
+    ("arm64", "clang-19", "defconfig-config+fs-encryption", ["@defconfig", "CONFIG_FS_ENCRYPTION=y"]),
 ]
 
 
@@ -62,19 +66,20 @@ class Side:
                                   tree.version_text)
         self.model = KconfigModel.parse(tree.path, env, tree.version)
         self.objdir = objdir
-        self._tiny: Path | None = None
+        self._made: dict[str, Path] = {}
 
     def make(self, target: str) -> None:
         argv = make_argv(self.tree.path, self.objdir, make_variables(self.tc, self.arch),
                          [target])
         run_make(argv, self.objdir.parent / f"{self.objdir.name}.log", what=f"make {target}")
 
-    def tinyconfig(self) -> Path:
-        if self._tiny is None:
-            self.make("tinyconfig")
-            self._tiny = self.objdir.parent / f"{self.objdir.name}-tiny.config"
-            shutil.copy(self.objdir / ".config", self._tiny)
-        return self._tiny
+    def made(self, target: str) -> Path:
+        """The .config of Kbuild's `make <target>`, made once."""
+        if target not in self._made:
+            self.make(target)
+            self._made[target] = self.objdir.parent / f"{self.objdir.name}-{target}.config"
+            shutil.copy(self.objdir / ".config", self._made[target])
+        return self._made[target]
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +98,14 @@ def sides(tree612, tmp_path_factory):  # type: ignore[no-untyped-def]
 def _input(side: Side, parts: list[str], dest: Path) -> Path:
     text = []
     for part in parts:
-        if part == "@tinyconfig":
-            text.append(side.tinyconfig().read_text())
-        elif part == "@debian":
+        if part == "@debian":
             if not DEBIAN_AMD64.is_file():
                 pytest.skip("linux-config-6.12 not installed")
             text.append(lzma.open(DEBIAN_AMD64, "rt").read())
+        elif part.startswith("@"):
+            text.append(side.made(part[1:]).read_text())
+        elif part.startswith("CONFIG_"):
+            text.append(part + "\n")
         else:
             text.append((side.tree.path / part).read_text())
     dest.write_text("\n".join(text))
