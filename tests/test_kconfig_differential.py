@@ -50,7 +50,8 @@ CASES = [
       "arch/arm64/configs/hardening.config"]),
     # FS_ENCRYPTION_ALGS=y implies CRYPTO_XTS, which defconfig's .config has at m: Kbuild keeps
     # the m (kconfiglib 14.1 promoted it to y), as android-arm64 showed.
-    ("arm64", "clang-19", "defconfig-config+fs-encryption", ["@defconfig", "CONFIG_FS_ENCRYPTION=y"]),
+    ("arm64", "clang-19", "defconfig-config+fs-encryption",
+     ["@defconfig", "CONFIG_FS_ENCRYPTION=y"]),
 ]
 
 
