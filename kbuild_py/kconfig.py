@@ -280,10 +280,18 @@ def _definition(node: Any) -> list[str]:
         return []
     out = []
     for line in lines:
-        if line.strip() and not line[0].isspace() or line.strip().startswith(("help", "---help")):
+        word = line.split(maxsplit=1)[0] if line.strip() else ""
+        if word in _ENDS_DEFINITION or line.strip() and not line[0].isspace():
             break
         out.append(line)
     return out
+
+
+# Keywords that end a symbol's properties: its help text, or the next entry (some Kconfig files
+# indent their entries).
+_ENDS_DEFINITION = {"help", "---help---", "config", "menuconfig", "choice", "endchoice", "menu",
+                    "endmenu", "if", "endif", "source", "rsource", "osource", "orsource",
+                    "comment", "mainmenu"}
 
 
 # --------------------------------------------------------------------------- the model
