@@ -212,11 +212,22 @@ def _is_threshold(needed: str) -> bool:
     return needed.startswith(("<", ">"))
 
 
+def _root(chain: list[Blocker]) -> Blocker:
+    """The root cause of the first blocking term: its chain followed down as deep as it goes
+    (the next entry at the same depth is another term's)."""
+    root = chain[0]
+    for b in chain[1:]:
+        if b.depth <= root.depth:
+            break
+        root = b
+    return root
+
+
 def _cause(root: Blocker, probe: str) -> str:
     if root.kind == "toolchain" and _is_threshold(root.needed):
-        return f"the compiler gives {root.symbol}={root.value}, {root.needed} needed"
+        return f"the toolchain gives {root.symbol}={root.value}, {root.needed} needed"
     if root.kind == "toolchain":
-        return f"{root.symbol}={root.value}, decided by the compiler: {probe}"
+        return f"{root.symbol}={root.value}, decided by the toolchain: {probe}"
     if root.kind == "arch":
         return f"not on this arch ({root.symbol})"
     if root.kind == "missing":
@@ -475,7 +486,7 @@ class KconfigModel:
             line = f"# CONFIG_{symbol} is not set" if wanted == "n" else f"CONFIG_{symbol}={wanted}"
             return Explanation(symbol, value, wanted, summary, f"write {line} in the {source}",
                                (), f"the {source} sets it")
-        root = chain[-1]
+        root = _root(chain)
         summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
             b.detail for b in chain if b.depth == max(c.depth for c in chain))
         member = root.symbol if root.needed == "y" else symbol
@@ -493,11 +504,18 @@ class KconfigModel:
         return "Kconfig default"
 
     def _fix(self, root: Blocker) -> str:
+        if root.kind == "toolchain" and _is_threshold(root.needed) and root.value == "0":
+            return (f"the toolchain lacks the tool {root.symbol} measures ({root.symbol}=0) and "
+                    f"{root.needed} is needed: install it, or use a toolchain that has it, or "
+                    "waive the requirement for this one")
         if root.kind == "toolchain" and _is_threshold(root.needed):
             age = "old" if root.needed.startswith(">") else "new"
-            return (f"the compiler is too {age}: {root.symbol} is {root.value} with it and "
-                    f"{root.needed} is needed: use a toolchain whose compiler meets that, or "
-                    "waive the requirement for this one")
+            return (f"the toolchain is too {age}: {root.symbol} is {root.value} with it and "
+                    f"{root.needed} is needed: use a toolchain that meets that, or waive the "
+                    "requirement for this one")
+        if root.kind == "promptless" and _is_threshold(root.needed):
+            return (f"{root.symbol} has no prompt and cannot be set: change what its defaults "
+                    f"follow ({root.location}), or waive the requirement for this one")
         if root.kind == "toolchain":
             return (f"{root.symbol} depends on the compiler: use a toolchain for which the "
                     "probe succeeds, or waive the requirement for this one")
@@ -639,11 +657,21 @@ class KconfigModel:
             self._why_expr(sym.direct_dep, 2, depth, chain, seen,
                            f"{sym.name} depends on {_expr(sym.direct_dep)}")
             return
-        if _is_probe(sym):  # CLANG_VERSION and friends: `default $(cc-version)`
+        if _is_probe(sym):  # CLANG_VERSION and friends: `default $(cc-version) if CC_IS_CLANG`
+            measured_if = sym.defaults[0][1]
+            if not kconfiglib.expr_value(measured_if):  # 0: not this tool at all, not too old
+                self._why_expr(measured_if, 2, depth, chain, seen,
+                               f"{sym.name} is measured only if {_expr(measured_if)}")
+                return
             chain.append(Blocker(sym.name, _val(sym), wanted, "toolchain", _loc(sym),
-                                 f"{sym.name}={_val(sym)} comes from the compiler "
+                                 f"{sym.name}={_val(sym)} comes from the toolchain "
                                  f"({_probe_line(sym)}); {wanted} is needed", "toolchain probe",
                                  depth))
+            return
+        if _is_threshold(wanted) and not any(n.prompt for n in sym.nodes):
+            self._add(chain, sym, wanted, "promptless", f"{sym.name} has no prompt: its value "
+                      f"{_val(sym)} comes from its defaults ({_loc(sym)}); {wanted} is needed",
+                      depth)
             return
         for low, high, cond in sym.ranges:
             if kconfiglib.expr_value(cond):
@@ -689,10 +717,14 @@ def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
         op = term[0]
         if op is kconfiglib.NOT and isinstance(term[1], kconfiglib.Symbol):
             return [(term[1], "n")]
+        if op is kconfiglib.NOT:  # !(CC_IS_CLANG && CLANG_VERSION < 190103)
+            negated = _negated(term[1])
+            return _term_causes(negated, need) if negated is not None else []
         if op is kconfiglib.OR:
-            # One alternative is enough to name; a comparison (a version gate) says most.
+            # One alternative is enough to name: the one closest to holding, and of those a
+            # comparison (a version gate), which says most.
             alternatives = kconfiglib.split_expr(term, kconfiglib.OR)
-            alternatives.sort(key=lambda t: not (isinstance(t, tuple) and t[0] in _ORDER))
+            alternatives.sort(key=lambda t: (_failing(t, need), not _compares(t)))
             for t in alternatives:
                 causes = _term_causes(t, need)
                 if causes:
@@ -709,11 +741,53 @@ def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
             return [(term[1], want)]
         if op in _ORDER:  # CLANG_VERSION >= 150000, or 150000 <= CLANG_VERSION
             left, right = term[1], term[2]
-            if not _literal(left):
+            if _literal(left) and not _literal(right):
+                left, right, op = right, left, _ORDER[op]
+            if _literal(left):
+                return []
+            if _literal(right):
                 return [(left, f"{kconfiglib.REL_TO_STR[op]} {right.str_value}")]
-            if not _literal(right):
-                return [(right, f"{kconfiglib.REL_TO_STR[_ORDER[op]]} {left.str_value}")]
+            if left.orig_type in (kconfiglib.BOOL, kconfiglib.TRISTATE):  # TCG_TPM >= TRUSTED_KEYS
+                step = {kconfiglib.GREATER: 1, kconfiglib.LESS: -1}.get(op, 0)
+                return [(left, _TRI[min(2, max(0, right.tri_value + step))])]
+            return [(left, f"{kconfiglib.REL_TO_STR[op]} {right.name} (={right.str_value})")]
     return []
+
+
+def _failing(e: Any, need: int) -> int:
+    """How many terms of an AND fall short of ``need``."""
+    return sum(kconfiglib.expr_value(t) < need for t in kconfiglib.split_expr(e, kconfiglib.AND))
+
+
+def _compares(e: Any) -> bool:
+    """Whether an expression holds an order comparison."""
+    return isinstance(e, tuple) and (e[0] in _ORDER or any(_compares(x) for x in e[1:]))
+
+
+# Each comparison's negation (!(a < b) is a >= b).
+_NEGATION = {kconfiglib.EQUAL: kconfiglib.UNEQUAL, kconfiglib.UNEQUAL: kconfiglib.EQUAL,
+             kconfiglib.LESS: kconfiglib.GREATER_EQUAL, kconfiglib.GREATER_EQUAL: kconfiglib.LESS,
+             kconfiglib.GREATER: kconfiglib.LESS_EQUAL, kconfiglib.LESS_EQUAL: kconfiglib.GREATER}
+
+
+def _negated(e: Any) -> Any:
+    """!e with the negation pushed inwards (De Morgan holds in Kconfig's three-valued logic),
+    or None where it cannot go further."""
+    if isinstance(e, kconfiglib.Symbol):
+        return (kconfiglib.NOT, e)
+    if not isinstance(e, tuple):  # a choice
+        return None
+    op = e[0]
+    if op is kconfiglib.NOT:
+        return e[1]
+    if op in (kconfiglib.AND, kconfiglib.OR):
+        a, b = _negated(e[1]), _negated(e[2])
+        if a is None or b is None:
+            return None
+        return (kconfiglib.OR if op is kconfiglib.AND else kconfiglib.AND, a, b)
+    if op in _NEGATION:
+        return (_NEGATION[op], e[1], e[2])
+    return None
 
 
 # The order comparisons, each with its mirror image (a < b is b > a).

@@ -74,9 +74,11 @@ def test_a_compiler_too_old_for_a_requested_option_fails_before_the_build(
     errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
     assert len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
     assert "did not stick with Debian clang version 14" in errors[0]
-    assert ("CFI_CLANG (CFI_CLANG=n, decided by the compiler: depends on "
+    assert ("CFI_CLANG (CFI_CLANG=n, decided by the toolchain: depends on "
             "$(cc-option,-fsanitize=kcfi))") in errors[0]
-    assert ("UNWIND_PATCH_PAC_INTO_SCS (the compiler gives CLANG_VERSION=140006, >= 150000 "
+    assert ("UNWIND_PATCH_PAC_INTO_SCS (the toolchain gives CLANG_VERSION=140006, >= 150000 "
+            "needed)") in errors[0]
+    assert ("ZERO_CALL_USED_REGS (the toolchain gives CLANG_VERSION=140006, > 150006 "
             "needed)") in errors[0]
     out = TEST_OUT / "android-clang14"
     config = (out / "build" / ".config").read_text()

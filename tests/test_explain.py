@@ -151,5 +151,5 @@ def test_version_gate_names_the_compiler_version(tree612, model_for, kbuild_base
         assert (root.symbol, root.value, root.needed, root.kind) == (
             "CLANG_VERSION", "140006", needed, "toolchain"), exp.chain
         assert "$(cc-version)" in exp.summary
-        assert exp.fix.startswith("the compiler is too old: CLANG_VERSION is 140006")
-        assert exp.cause == f"the compiler gives CLANG_VERSION=140006, {needed} needed"
+        assert exp.fix.startswith("the toolchain is too old: CLANG_VERSION is 140006")
+        assert exp.cause == f"the toolchain gives CLANG_VERSION=140006, {needed} needed"

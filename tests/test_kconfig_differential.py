@@ -55,6 +55,10 @@ CASES = [
 ]
 
 
+# Values both sides must give in a case, so that it exercises what it was added for.
+EXPECT = {"defconfig-config+fs-encryption": {"FS_ENCRYPTION_ALGS": "y", "CRYPTO_XTS": "m"}}
+
+
 class Side:
     """One arch + toolchain: a parsed model and a Kbuild object dir, reused across inputs."""
 
@@ -125,6 +129,8 @@ def test_kconfiglib_matches_kbuild(sides, arch: str, tc: str, case: str, parts: 
     side.model.load(src)
     predicted = side.model.values()
 
+    for symbol, value in EXPECT.get(case, {}).items():
+        assert (kbuild.get(symbol), predicted.get(symbol)) == (value, value), symbol
     diffs = compare(predicted, kbuild)
     assert diffs == [], f"{case}: kconfiglib and Kbuild disagree on {len(diffs)}: {diffs[:10]}"
     # The comparison is not vacuous: Kbuild resolved a real config.

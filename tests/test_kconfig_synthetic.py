@@ -1,0 +1,194 @@
+"""The adapter on small Kconfig trees written here: toolchain version gates in every shape the
+kernel writes them, and `imply` valued as the kernel's own conf values it.
+
+The probes are real `$(shell,...)` calls standing in for `$(cc-version)` and friends; the imply
+cases are checked against scripts/kconfig/conf built from the 6.12 tree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kbuild_py.kconfig import KconfigModel, read_config
+
+# gcc 12.2 as the compiler: CC_IS_GCC=y, GCC_VERSION=120200, CLANG_VERSION=0, no pahole.
+GATES = """
+# As scripts/Kconfig.include defines them
+if-success = $(shell,{ $(1); } >/dev/null 2>&1 && echo "$(2)" || echo "$(3)")
+success = $(if-success,$(1),y,n)
+
+config CC_IS_CLANG
+	def_bool $(success,false)
+
+config CC_IS_GCC
+	def_bool $(success,true)
+
+config CLANG_VERSION
+	int
+	default $(shell,echo 140006) if CC_IS_CLANG
+	default 0
+
+config GCC_VERSION
+	int
+	default $(shell,echo 120200) if CC_IS_GCC
+	default 0
+
+config PAHOLE_VERSION
+	int
+	default $(shell,echo 0)
+
+config LOG_SHIFT
+	int
+	default 12
+
+config CLANG_ONLY
+	bool "needs clang 15"
+	depends on CC_IS_CLANG && CLANG_VERSION >= 150000
+
+config EITHER
+	bool "needs clang 15 or gcc 13"
+	depends on (CC_IS_CLANG && CLANG_VERSION >= 150000) || (CC_IS_GCC && GCC_VERSION >= 130000)
+
+config NOT_BROKEN
+	bool "broken before gcc 13"
+	depends on !(CC_IS_GCC && GCC_VERSION < 130000)
+
+config MIRRORED
+	bool "needs gcc 13, written the other way round"
+	depends on 130000 <= GCC_VERSION
+
+config OLD_GCC_ONLY
+	bool "needs gcc before 11"
+	depends on GCC_VERSION < 110000
+
+config BTF
+	bool "needs pahole 1.16"
+	depends on PAHOLE_VERSION >= 116
+
+config BIG_LOG
+	bool "needs a big log"
+	depends on LOG_SHIFT >= 17
+"""
+
+
+def _model(tmp_path: Path, kconfig: str) -> KconfigModel:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "Kconfig").write_text(kconfig)
+    model = KconfigModel.parse(tree, {"srctree": str(tree)}, (6, 12))
+    empty = tmp_path / "empty.config"
+    empty.write_text("")
+    model.load(empty)
+    return model
+
+
+@pytest.mark.parametrize("symbol,root,needed,fix", [
+    # gcc, not an old clang: the family probe is the cause, and CLANG_VERSION=0 is not "too old"
+    ("CLANG_ONLY", "CC_IS_CLANG", "y", "CC_IS_CLANG depends on the compiler"),
+    # of two alternatives, the one a newer gcc would satisfy
+    ("EITHER", "GCC_VERSION", ">= 130000", "the toolchain is too old: GCC_VERSION is 120200"),
+    ("NOT_BROKEN", "GCC_VERSION", ">= 130000", "the toolchain is too old"),
+    ("MIRRORED", "GCC_VERSION", ">= 130000", "the toolchain is too old"),
+    ("OLD_GCC_ONLY", "GCC_VERSION", "< 110000", "the toolchain is too new"),
+    # 0 is a missing tool, not an old one
+    ("BTF", "PAHOLE_VERSION", ">= 116", "the toolchain lacks the tool PAHOLE_VERSION measures"),
+    ("BIG_LOG", "LOG_SHIFT", ">= 17", "LOG_SHIFT has no prompt and cannot be set"),
+])
+def test_version_gates_name_the_real_cause(tmp_path: Path, symbol: str, root: str, needed: str,
+                                           fix: str) -> None:
+    model = _model(tmp_path, GATES)
+    assert model.value(symbol) == "n"
+    exp = model.explain(symbol, "y")
+    assert exp.chain, exp
+    cause = next(b for b in exp.chain if b.symbol == root)
+    assert cause.needed == needed, exp.chain
+    assert exp.fix.startswith(fix), exp.fix
+    assert root in exp.cause
+
+
+def test_a_comparison_of_two_tristates_asks_for_a_value(tmp_path: Path) -> None:
+    """`depends on TCG_TPM >= TRUSTED_KEYS`: with the keys built in and the TPM a module,
+    the TPM driver is asked to be y (not ">= y")."""
+    model = _model(tmp_path, """
+config MODULES
+	bool "modules"
+	modules
+	default y
+
+config KEYS
+	tristate "keys"
+
+config TPM
+	tristate "tpm"
+
+config TRUSTED
+	bool "trusted keys"
+	depends on TPM >= KEYS
+""")
+    given = tmp_path / "given.config"
+    given.write_text("CONFIG_MODULES=y\nCONFIG_KEYS=y\nCONFIG_TPM=m\nCONFIG_TRUSTED=y\n")
+    model.load(given)
+    assert model.value("TRUSTED") == "n"
+    exp = model.explain("TRUSTED", "y")
+    assert (exp.chain[0].symbol, exp.chain[0].needed) == ("TPM", "y"), exp.chain
+    assert exp.fix == "set TPM: y in the profile (now m, from base config)"
+
+
+IMPLY = """
+config MODULES
+	bool "modules"
+	modules
+	default y
+
+config DEPM
+	tristate "a driver built as a module"
+
+config USERM
+	tristate "implied by y, set to m by the user"
+
+config IMPLIED_DEPM
+	tristate "implied by y, depends on an m"
+	depends on DEPM
+
+config PLAIN
+	tristate "implied by y, nothing else"
+
+config BOOLEAN
+	bool "a bool implied by an m"
+
+config IMPLIER
+	tristate "implies them"
+	imply USERM
+	imply IMPLIED_DEPM
+	imply PLAIN
+
+config M_IMPLIER
+	tristate "implies at m"
+	imply BOOLEAN
+"""
+
+
+@pytest.mark.kernel
+def test_imply_is_valued_as_kbuilds_conf_values_it(tmp_path: Path, tree612,  # type: ignore[no-untyped-def]
+                                                   kbuild_base) -> None:
+    conf = kbuild_base(tree612, "x86_64", "gcc", "tinyconfig").parent / "scripts/kconfig/conf"
+    given = ("CONFIG_MODULES=y\nCONFIG_IMPLIER=y\nCONFIG_M_IMPLIER=m\nCONFIG_USERM=m\n"
+             "CONFIG_DEPM=m\n")
+    model = _model(tmp_path, IMPLY)
+    (tmp_path / "given.config").write_text(given)
+    model.load(tmp_path / "given.config")
+
+    kbuild = tmp_path / "tree" / ".config"
+    kbuild.write_text(given)
+    subprocess.run([str(conf), "--olddefconfig", "Kconfig"], cwd=tmp_path / "tree", check=True,
+                   capture_output=True, env={**os.environ, "srctree": str(tmp_path / "tree"),
+                                             "KCONFIG_CONFIG": str(kbuild)})
+    values = read_config(kbuild)
+    assert (values["USERM"], values["IMPLIED_DEPM"], values["PLAIN"], values["BOOLEAN"]) == (
+        "m", "m", "y", "y")
+    assert {k: v for k, v in model.values().items() if v != "n"} == {
+        k: v for k, v in values.items() if v != "n"}
