@@ -277,8 +277,7 @@ def _is_probe(sym: Any) -> bool:
     """A promptless symbol whose defaults are constants: a $(shell)/$(cc-option) result."""
     if any(n.prompt for n in sym.nodes) or not sym.defaults:
         return False
-    return all(_literal(d) for d, _ in sym.defaults) and any(
-        "$(" in line for n in sym.nodes for line in _definition(n))
+    return all(_literal(d) for d, _ in sym.defaults) and _probe(sym) is not None
 
 
 def _definition(node: Any) -> list[str]:

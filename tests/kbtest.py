@@ -1,11 +1,21 @@
-"""Constants shared by the tests."""
+"""Constants and helpers shared by the tests."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 TARBALL_612 = Path("/usr/src/linux-source-6.12.tar.xz")
 TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
 TEST_OUT = REPO / "out" / ".test"
+
+
+def kbuild_py(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command line (`kbuild-py ARGS`) from the checkout, output captured."""
+    return subprocess.run([sys.executable, "-m", "kbuild_py.cli", *args], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=1200,
+                          env={**os.environ, **(env or {})})
 
 
 def serve(root: Path, delay: float = 0.0):  # type: ignore[no-untyped-def]

@@ -6,12 +6,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TEST_OUT
+from kbtest import REPO, TEST_OUT, kbuild_py
 
 OUT = str(TEST_OUT)
 
@@ -66,10 +65,8 @@ def test_a_compiler_too_old_for_a_requested_option_fails_before_the_build(
     (data / "profiles" / "android-clang14.yaml").write_text(
         android.replace("name: android-arm64", "name: android-clang14")
         .replace("toolchain: clang-19", "toolchain: clang-14"))
-    r = subprocess.run([sys.executable, "-m", "kbuild_py.cli", "build", "--profile",
-                        "android-clang14", "--out", OUT], cwd=REPO, capture_output=True,
-                       text=True, check=False, timeout=1200,
-                       env={**os.environ, "KBUILD_PY_DATA": str(data)})
+    r = kbuild_py("build", "--profile", "android-clang14", "--out", OUT,
+                  env={"KBUILD_PY_DATA": str(data)})
     assert r.returncode == 1, r.stderr  # requirements unmet
     errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
     assert len(errors) == 1 and "Traceback" not in r.stderr, r.stderr

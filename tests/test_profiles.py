@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kbtest import REPO, TEST_OUT
+from kbtest import REPO, TEST_OUT, kbuild_py
 from kbuild_py import catalog
 from kbuild_py.profile import Profile, Requirement, load_profile
 from kbuild_py.resolve import resolve
@@ -242,12 +242,7 @@ def test_target_configures_with_kbuild_and_every_requirement_sticks(name: str, t
     """The real targets through Kbuild's own conf (a full build is an hour, outside CI): every
     required option sticks in the .config Kbuild writes, and kconfiglib, which explains any
     that would not, predicts that .config exactly."""
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "kbuild_py.cli", "config", "--profile", name,
-                        "--out", str(TEST_OUT)], cwd=REPO, capture_output=True, text=True,
-                       check=False, timeout=1200)
+    r = kbuild_py("config", "--profile", name, "--out", str(TEST_OUT))
     assert r.returncode == 0, r.stderr
     report = json.loads((TEST_OUT / name / "report.json").read_text())
     assert report["passed"] and report["counts"]["unmet"] == 0
