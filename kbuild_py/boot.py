@@ -42,7 +42,7 @@ import yaml
 from . import catalog
 from .errors import InfraError, UserError
 from .fsutil import atomic_write, exclusive_lock
-from .kconfig import read_config
+from .kconfig.dotconfig import read_config
 from .kmake import make_argv, run_make
 from .plan import BuildPlan
 from .toolchain import detect, make_variables

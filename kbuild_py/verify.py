@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .kconfig import Explanation
+from .kconfig.results import Explanation
 from .profile import Profile, Requirement, Waiver
 from .resolve import Resolved
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from kbuild_py.configure import compare
-from kbuild_py.kconfig import KconfigModel, read_config
+from kbuild_py.kconfig.dotconfig import read_config
+from kbuild_py.kconfig.model import KconfigModel
 from kbuild_py.kmake import make_argv, run_make
 from kbuild_py.toolchain import (
     detect,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kbuild_py.kconfig import KconfigModel, read_config
+from kbuild_py.kconfig.dotconfig import read_config
+from kbuild_py.kconfig.model import KconfigModel
 
 # gcc 12.2 as the compiler: CC_IS_GCC=y, GCC_VERSION=120200, CLANG_VERSION=0, no pahole.
 GATES = """

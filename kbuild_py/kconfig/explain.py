@@ -1,0 +1,508 @@
+"""Why a symbol does not have the value wanted: its dependencies followed down to one root
+cause per failing term (a value from the base config or the fragment, a choice, an arch, the
+toolchain), and a fix a user can act on.
+
+A toolchain root is a failed $(cc-option)-style probe or a version gate (CLANG_VERSION >=
+150000, also mirrored, negated or inside an OR, where the alternative closest to holding is
+named); the fix says the toolchain is too old (or too new, or lacks the tool: a version of 0),
+and a gate for another compiler family names the family.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import kconfiglib
+
+from .results import Blocker, Explanation
+
+
+def _is_threshold(needed: str) -> bool:
+    """'>= 150000' and friends: what a comparison in a dependency needs of an int symbol."""
+    return needed.startswith(("<", ">"))
+
+
+def _root(chain: list[Blocker]) -> Blocker:
+    """The root cause of the first blocking term: its chain followed down as deep as it goes
+    (the next entry at the same depth is another term's)."""
+    root = chain[0]
+    for b in chain[1:]:
+        if b.depth <= root.depth:
+            break
+        root = b
+    return root
+
+
+def _cause(root: Blocker, probe: str) -> str:
+    if root.kind == "toolchain" and _is_threshold(root.needed):
+        return f"the toolchain gives {root.symbol}={root.value}, {root.needed} needed"
+    if root.kind == "toolchain":
+        return f"{root.symbol}={root.value}, decided by the toolchain: {probe}"
+    if root.kind == "arch":
+        return f"not on this arch ({root.symbol})"
+    if root.kind == "missing":
+        return f"{root.symbol} does not exist in this kernel"
+    return f"{root.symbol}={root.value}, from {root.source}"
+
+
+_TRI = {0: "n", 1: "m", 2: "y"}
+
+
+def _val(sym: Any) -> str:
+    if sym.type in (kconfiglib.BOOL, kconfiglib.TRISTATE):
+        return _TRI[sym.tri_value]
+    return str(sym.str_value)
+
+
+def _loc(sym: Any) -> str:
+    if not sym.nodes:
+        return "(undefined)"
+    node = sym.nodes[0]
+    return f"{node.filename}:{node.linenr}"
+
+
+def _expr(e: Any) -> str:
+    def sc(item: Any) -> str:
+        if _literal(item):
+            return str(item.name)
+        if isinstance(item, kconfiglib.Symbol):
+            return f"{item.name}[={_val(item)}]"
+        return kconfiglib.standard_sc_expr_str(item)  # type: ignore[no-any-return]
+
+    return str(kconfiglib.expr_str(e, sc))
+
+
+_NUMBER = re.compile(r"-?(0[xX][0-9a-fA-F]+|[0-9]+)")
+
+
+def _literal(item: Any) -> bool:
+    """A constant in an expression: y/n/m, a quoted string, or a number (kconfiglib keeps a bare
+    number as an undefined symbol named by its value, not as a constant)."""
+    if not isinstance(item, kconfiglib.Symbol):
+        return False
+    return bool(item.is_constant or (not item.nodes and _NUMBER.fullmatch(item.name)))
+
+
+def _is_probe(sym: Any) -> bool:
+    """A promptless symbol whose defaults are constants: a $(shell)/$(cc-option) result."""
+    if any(n.prompt for n in sym.nodes) or not sym.defaults:
+        return False
+    return all(_literal(d) for d, _ in sym.defaults) and _probe(sym) is not None
+
+
+def _definition(node: Any) -> list[str]:
+    """The property lines of a symbol's definition as written (before macro expansion), up to
+    its help text or the next entry."""
+    try:
+        with open(os.path.join(node.kconfig.srctree, node.filename), errors="replace") as f:
+            lines = f.readlines()[node.linenr:node.linenr + 40]
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        word = line.split(maxsplit=1)[0] if line.strip() else ""
+        if word in _ENDS_DEFINITION or line.strip() and not line[0].isspace():
+            break
+        out.append(line)
+    return out
+
+
+# Keywords that end a symbol's properties: its help text, or the next entry (some Kconfig files
+# indent their entries).
+_ENDS_DEFINITION = {"help", "---help---", "config", "menuconfig", "choice", "endchoice", "menu",
+                    "endmenu", "if", "endif", "source", "rsource", "osource", "orsource",
+                    "comment", "mainmenu"}
+
+
+class Explainer:
+    """Explanations over a parsed tree with a config loaded: ``base`` and ``requested`` are
+    the values read from the base config and from the fragment (they name a value's source)."""
+
+    def __init__(self, kconf: Any, base: dict[str, str], requested: dict[str, str]) -> None:
+        self._k = kconf
+        self.base_values = base
+        self.requested = requested
+
+    def explain(self, symbol: str, wanted: str) -> Explanation:
+        sym = self._k.syms.get(symbol)
+        if sym is None or not sym.nodes:
+            return Explanation(symbol, "(missing)", wanted,
+                               f"{symbol} does not exist in this kernel", "check the name or the "
+                               "kernel version; gate it with when: kernel", (),
+                               "not in this kernel")
+        chain: list[Blocker] = []
+        self._why(sym, wanted, 0, chain, set())
+        value = _val(sym)
+        if not chain:
+            source = self._source(symbol)
+            summary = (f"{symbol}={value}, wanted {wanted}: the value comes from the {source}; "
+                       "no dependency forces it")
+            line = f"# CONFIG_{symbol} is not set" if wanted == "n" else f"CONFIG_{symbol}={wanted}"
+            return Explanation(symbol, value, wanted, summary, f"write {line} in the {source}",
+                               (), f"the {source} sets it")
+        root = _root(chain)
+        summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
+            b.detail for b in chain if b.depth == max(c.depth for c in chain))
+        member = root.symbol if root.needed == "y" else symbol
+        fix = (f"set {member}: y in the profile: a choice member set by the fragment wins"
+               if root.kind == "choice" else self._fix(root))
+        probe = _probe(self._k.syms[root.symbol]) if root.symbol in self._k.syms else None
+        cause = _cause(root, probe[0] if probe else f"a probe at {root.location}")
+        return Explanation(symbol, value, wanted, summary, fix, tuple(chain), cause)
+
+    def _source(self, name: str) -> str:
+        if name in self.requested:
+            return "fragment (profile)"
+        if name in self.base_values:
+            return "base config"
+        return "Kconfig default"
+
+    def _fix(self, root: Blocker) -> str:
+        if root.kind == "toolchain" and _is_threshold(root.needed) and root.value == "0":
+            return (f"the toolchain lacks the tool {root.symbol} measures ({root.symbol}=0) and "
+                    f"{root.needed} is needed: install it, or use a toolchain that has it, or "
+                    "waive the requirement for this one")
+        if root.kind == "toolchain" and _is_threshold(root.needed):
+            age = "old" if root.needed.startswith(">") else "new"
+            return (f"the toolchain is too {age}: {root.symbol} is {root.value} with it and "
+                    f"{root.needed} is needed: use a toolchain that meets that, or waive the "
+                    "requirement for this one")
+        if root.kind == "promptless" and _is_threshold(root.needed):
+            return (f"{root.symbol} has no prompt and cannot be set: change what its defaults "
+                    f"follow ({root.location}), or waive the requirement for this one")
+        if root.kind == "toolchain":
+            return (f"{root.symbol} depends on the compiler: use a toolchain for which the "
+                    "probe succeeds, or waive the requirement for this one")
+        if root.kind == "arch" and root.needed == "n":
+            return "cannot be turned off on this arch: waive it here or limit it with when: arch"
+        if root.kind == "arch":
+            return "not available on this arch: waive it here or limit it with when: arch"
+        if root.kind == "missing":
+            return f"{root.symbol} does not exist in this kernel"
+        if root.needed == "n":
+            return f"set {root.symbol}: n in the profile (now {root.value}, from {root.source})"
+        return f"set {root.symbol}: {root.needed} in the profile (now {root.value}, " \
+               f"from {root.source})"
+
+    def _add(self, chain: list[Blocker], sym: Any, needed: str, kind: str, detail: str,
+             depth: int) -> None:
+        chain.append(Blocker(sym.name, _val(sym), needed, kind, _loc(sym), detail,
+                             self._source(sym.name), depth))
+
+    def _why(self, sym: Any, wanted: str, depth: int, chain: list[Blocker], seen: set[str]) -> None:
+        if sym.name in seen or depth > 5:
+            return
+        seen.add(sym.name)
+        if sym.type not in (kconfiglib.BOOL, kconfiglib.TRISTATE):
+            self._why_value(sym, wanted, depth, chain, seen)
+        elif wanted == "n":
+            self._why_on(sym, depth, chain, seen)
+        else:
+            self._why_off(sym, wanted, depth, chain, seen)
+
+    # -- a bool or tristate that is on, wanted off
+
+    def _why_on(self, sym: Any, depth: int, chain: list[Blocker], seen: set[str]) -> None:
+        """Something selects it, its prompt is hidden, or it has no prompt and defaults on."""
+        active = [t for t in kconfiglib.split_expr(sym.rev_dep, kconfiglib.OR)
+                  if kconfiglib.expr_value(t)]
+        for term in active:
+            self._why_selected(sym, term, depth, chain, seen)
+        if active:
+            return
+        value = _val(sym)
+        prompts = [n for n in sym.nodes if n.prompt]
+        if prompts and not sym.visibility:
+            # The prompt is hidden, so the user's n is ignored and the default applies.
+            cond = prompts[0].prompt[1]
+            self._why_expr(cond, 2, depth, chain, seen,
+                           f"{sym.name}'s prompt is hidden unless {_expr(cond)}, so its "
+                           f"default ({value}) applies")
+        elif _is_probe(sym):
+            chain.append(Blocker(sym.name, value, "n", "toolchain", _loc(sym),
+                                 f"{sym.name}={value} is decided by a compiler probe "
+                                 f"({_probe_line(sym)})", "toolchain probe", depth))
+        elif not prompts and not self._why_follows(sym, depth, chain, seen):
+            self._add(chain, sym, "n", "promptless", f"{sym.name} has no prompt and "
+                      f"defaults to {value} ({_loc(sym)})", depth)
+
+    def _why_selected(self, sym: Any, term: Any, depth: int, chain: list[Blocker],
+                      seen: set[str]) -> None:
+        sel = term[1] if isinstance(term, tuple) else term
+        if not isinstance(sel, kconfiglib.Symbol) or sel is self._k.modules:
+            return
+        if not any(n.prompt for n in sel.nodes) and _loc(sel).startswith("arch/"):
+            chain.append(Blocker(sel.name, _val(sel), "n", "arch", _loc(sel),
+                                 f"{sel.name} selects {sym.name} unconditionally on "
+                                 "this arch", "arch", depth))
+            return
+        self._add(chain, sel, "n", "select",
+                  f"{sel.name}={_val(sel)} selects {sym.name} ({_loc(sel)})", depth)
+        self._why(sel, "n", depth + 1, chain, seen)
+
+    def _why_follows(self, sym: Any, depth: int, chain: list[Blocker], seen: set[str]) -> bool:
+        """A promptless symbol on because its active default follows other symbols."""
+        for default, cond in sym.defaults:
+            if kconfiglib.expr_value(cond) and kconfiglib.expr_value(default) and \
+                    not _literal(default):
+                self._add(chain, sym, "n", "promptless",
+                          f"{sym.name} has no prompt and follows {_expr(default)}", depth)
+                for item in kconfiglib.expr_items(default):
+                    if isinstance(item, kconfiglib.Symbol) and item.tri_value:
+                        self._why(item, "n", depth + 1, chain, seen)
+                return True
+        return False
+
+    # -- a bool or tristate that is off (or m), wanted on
+
+    def _why_off(self, sym: Any, wanted: str, depth: int, chain: list[Blocker],
+                 seen: set[str]) -> None:
+        need = 2 if wanted == "y" else 1
+        if kconfiglib.expr_value(sym.direct_dep) < need:
+            self._why_expr(sym.direct_dep, need, depth, chain, seen,
+                           f"{sym.name} depends on {_expr(sym.direct_dep)}", owner=sym)
+            return
+        if sym.choice is not None:
+            sel = sym.choice.selection
+            if sel is not None and sel is not sym:
+                self._add(chain, sel, "n", "choice",
+                          f"choice '{_prompt(sym.choice)}' has {sel.name}=y "
+                          f"(from {self._source(sel.name)}), which excludes {sym.name}", depth)
+                return
+        prompts = [n for n in sym.nodes if n.prompt]
+        if not prompts:
+            self._why_promptless_off(sym, wanted, need, depth, chain, seen)
+            return
+        for node in prompts:
+            cond = node.prompt[1]
+            if kconfiglib.expr_value(cond) < need:
+                self._why_expr(cond, need, depth, chain, seen,
+                               f"{sym.name}'s prompt is hidden unless {_expr(cond)}")
+                return
+
+    def _why_promptless_off(self, sym: Any, wanted: str, need: int, depth: int,
+                            chain: list[Blocker], seen: set[str]) -> None:
+        """No prompt: a probe, a default whose condition fails, or no active selector."""
+        value = _val(sym)
+        if _is_probe(sym):
+            chain.append(Blocker(sym.name, value, wanted, "toolchain", _loc(sym),
+                                 f"{sym.name}={value}: the compiler probe at {_loc(sym)} "
+                                 "failed for this toolchain", "toolchain probe", depth))
+            return
+        for default, cond in sym.defaults:
+            # def_bool y if SMP: the default's condition is what keeps it off.
+            if kconfiglib.expr_value(default) >= need and kconfiglib.expr_value(cond) < need:
+                self._why_expr(cond, need, depth, chain, seen,
+                               f"{sym.name} has no prompt and defaults to "
+                               f"{_expr(default)} only if {_expr(cond)}")
+                return
+            if kconfiglib.expr_value(cond) >= need and kconfiglib.expr_value(default) < need \
+                    and not _literal(default):
+                self._why_expr(default, need, depth, chain, seen,
+                               f"{sym.name} has no prompt and follows {_expr(default)}")
+                return
+        selectors = _selectors(sym)
+        chosen_elsewhere = [s for s in selectors if s.choice is not None
+                            and s.choice.selection not in (None, s)]
+        if chosen_elsewhere and not any(s.tri_value for s in selectors):
+            s0 = chosen_elsewhere[0]
+            sel = s0.choice.selection
+            self._add(chain, s0, "y", "choice",
+                      f"{sym.name} is only selected by {s0.name}, a member of choice "
+                      f"'{_prompt(s0.choice)}', which has {sel.name}=y "
+                      f"(from {self._source(sel.name)})", depth)
+            return
+        if not selectors:
+            chain.append(Blocker(
+                sym.name, value, wanted, "arch", _loc(sym),
+                f"{sym.name} has no prompt and nothing in the {self._k.srcarch} Kconfig "
+                "selects it: this arch does not support it", "arch", depth))
+            return
+        names = ", ".join(sorted({s.name for s in selectors})[:6])
+        chain.append(Blocker(sym.name, value, wanted, "promptless", _loc(sym),
+                             f"{sym.name} has no prompt; it is only selected by {names}, "
+                             "none of which is set", self._source(sym.name), depth))
+        for s in selectors[:1]:
+            self._why(s, wanted, depth + 1, chain, seen)
+
+    # -- int, hex and string symbols
+
+    def _why_value(self, sym: Any, wanted: str, depth: int, chain: list[Blocker],
+                   seen: set[str]) -> None:
+        if not kconfiglib.expr_value(sym.direct_dep):
+            self._why_expr(sym.direct_dep, 2, depth, chain, seen,
+                           f"{sym.name} depends on {_expr(sym.direct_dep)}")
+            return
+        if _is_probe(sym):  # CLANG_VERSION and friends: `default $(cc-version) if CC_IS_CLANG`
+            measured_if = sym.defaults[0][1]
+            if not kconfiglib.expr_value(measured_if):  # 0: not this tool at all, not too old
+                self._why_expr(measured_if, 2, depth, chain, seen,
+                               f"{sym.name} is measured only if {_expr(measured_if)}")
+                return
+            chain.append(Blocker(sym.name, _val(sym), wanted, "toolchain", _loc(sym),
+                                 f"{sym.name}={_val(sym)} comes from the toolchain "
+                                 f"({_probe_line(sym)}); {wanted} is needed", "toolchain probe",
+                                 depth))
+            return
+        if _is_threshold(wanted) and not any(n.prompt for n in sym.nodes):
+            self._add(chain, sym, wanted, "promptless", f"{sym.name} has no prompt: its value "
+                      f"{_val(sym)} comes from its defaults ({_loc(sym)}); {wanted} is needed",
+                      depth)
+            return
+        for low, high, cond in sym.ranges:
+            if kconfiglib.expr_value(cond):
+                self._add(chain, sym, wanted, "range",
+                          f"{sym.name} is limited to {low.str_value}..{high.str_value} "
+                          f"({_loc(sym)})", depth)
+                return
+
+    def _why_expr(self, expr: Any, need: int, depth: int, chain: list[Blocker], seen: set[str],
+                  detail: str, owner: Any = None) -> None:
+        """Find the terms of a dependency expression that keep it below ``need``."""
+        terms = kconfiglib.split_expr(expr, kconfiglib.AND)
+        blocking = [t for t in terms if kconfiglib.expr_value(t) < need]
+        if owner is not None and any(_literal(t) for t in blocking):
+            probe = _probe_line(owner)
+            chain.append(Blocker(owner.name, _val(owner), "y", "toolchain", _loc(owner),
+                                 f"{owner.name} depends on a compiler probe that failed for this "
+                                 f"toolchain: {probe}", "toolchain probe", depth))
+        first = True
+        for term in blocking:
+            if isinstance(term, kconfiglib.Choice):
+                self._why_expr(term.direct_dep, need, depth, chain, seen,
+                               f"choice '{_prompt(term)}' depends on {_expr(term.direct_dep)}")
+                continue
+            for sub, want in _term_causes(term, need):
+                if _literal(sub):
+                    continue
+                if first:
+                    self._add(chain, sub, want, "depends", f"{detail}: {sub.name}={_val(sub)}"
+                              f" but {want} is needed", depth)
+                    first = False
+                else:
+                    self._add(chain, sub, want, "depends", f"also {sub.name}={_val(sub)}, "
+                              f"{want} needed", depth)
+                self._why(sub, want, depth + 1, chain, seen)
+
+
+
+def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
+    """Symbols in a failing term and the value each should have."""
+    if isinstance(term, kconfiglib.Symbol):
+        return [(term, "y" if need == 2 else "m")]
+    if isinstance(term, tuple):
+        op = term[0]
+        if op is kconfiglib.NOT and isinstance(term[1], kconfiglib.Symbol):
+            return [(term[1], "n")]
+        if op is kconfiglib.NOT:  # !(CC_IS_CLANG && CLANG_VERSION < 190103)
+            negated = _negated(term[1])
+            return _term_causes(negated, need) if negated is not None else []
+        if op is kconfiglib.OR:
+            # One alternative is enough to name: the one closest to holding, and of those a
+            # comparison (a version gate), which says most.
+            alternatives = kconfiglib.split_expr(term, kconfiglib.OR)
+            alternatives.sort(key=lambda t: (_failing(t, need), not _compares(t)))
+            for t in alternatives:
+                causes = _term_causes(t, need)
+                if causes:
+                    return causes[:1]
+            return []
+        if op is kconfiglib.AND:
+            out = []
+            for t in kconfiglib.split_expr(term, kconfiglib.AND):
+                if kconfiglib.expr_value(t) < need:
+                    out.extend(_term_causes(t, need))
+            return out
+        if op in (kconfiglib.EQUAL, kconfiglib.UNEQUAL) and isinstance(term[1], kconfiglib.Symbol):
+            want = term[2].str_value if op is kconfiglib.EQUAL else f"not {term[2].str_value}"
+            return [(term[1], want)]
+        if op in _ORDER:  # CLANG_VERSION >= 150000, or 150000 <= CLANG_VERSION
+            left, right = term[1], term[2]
+            if _literal(left) and not _literal(right):
+                left, right, op = right, left, _ORDER[op]
+            if _literal(left):
+                return []
+            if _literal(right):
+                return [(left, f"{kconfiglib.REL_TO_STR[op]} {right.str_value}")]
+            if left.orig_type in (kconfiglib.BOOL, kconfiglib.TRISTATE):  # TCG_TPM >= TRUSTED_KEYS
+                step = {kconfiglib.GREATER: 1, kconfiglib.LESS: -1}.get(op, 0)
+                return [(left, _TRI[min(2, max(0, right.tri_value + step))])]
+            return [(left, f"{kconfiglib.REL_TO_STR[op]} {right.name} (={right.str_value})")]
+    return []
+
+
+def _failing(e: Any, need: int) -> int:
+    """How many terms of an AND fall short of ``need``."""
+    return sum(kconfiglib.expr_value(t) < need for t in kconfiglib.split_expr(e, kconfiglib.AND))
+
+
+def _compares(e: Any) -> bool:
+    """Whether an expression holds an order comparison."""
+    return isinstance(e, tuple) and (e[0] in _ORDER or any(_compares(x) for x in e[1:]))
+
+
+# Each comparison's negation (!(a < b) is a >= b).
+_NEGATION = {kconfiglib.EQUAL: kconfiglib.UNEQUAL, kconfiglib.UNEQUAL: kconfiglib.EQUAL,
+             kconfiglib.LESS: kconfiglib.GREATER_EQUAL, kconfiglib.GREATER_EQUAL: kconfiglib.LESS,
+             kconfiglib.GREATER: kconfiglib.LESS_EQUAL, kconfiglib.LESS_EQUAL: kconfiglib.GREATER}
+
+
+def _negated(e: Any) -> Any:
+    """!e with the negation pushed inwards (De Morgan holds in Kconfig's three-valued logic),
+    or None where it cannot go further."""
+    if isinstance(e, kconfiglib.Symbol):
+        return (kconfiglib.NOT, e)
+    if not isinstance(e, tuple):  # a choice
+        return None
+    op = e[0]
+    if op is kconfiglib.NOT:
+        return e[1]
+    if op in (kconfiglib.AND, kconfiglib.OR):
+        a, b = _negated(e[1]), _negated(e[2])
+        if a is None or b is None:
+            return None
+        return (kconfiglib.OR if op is kconfiglib.AND else kconfiglib.AND, a, b)
+    if op in _NEGATION:
+        return (_NEGATION[op], e[1], e[2])
+    return None
+
+
+# The order comparisons, each with its mirror image (a < b is b > a).
+_ORDER = {kconfiglib.LESS: kconfiglib.GREATER, kconfiglib.GREATER: kconfiglib.LESS,
+          kconfiglib.LESS_EQUAL: kconfiglib.GREATER_EQUAL,
+          kconfiglib.GREATER_EQUAL: kconfiglib.LESS_EQUAL}
+
+
+def _selectors(sym: Any) -> list[Any]:
+    """The symbols that `select` sym (not the symbols in their conditions)."""
+    out = []
+    for term in kconfiglib.split_expr(sym.rev_dep, kconfiglib.OR):
+        sel = term[1] if isinstance(term, tuple) and term[0] is kconfiglib.AND else term
+        if isinstance(sel, kconfiglib.Symbol) and not sel.is_constant and sel not in out:
+            out.append(sel)
+    return out
+
+
+def _probe(sym: Any) -> tuple[str, str] | None:
+    """The first '$(...)' line of a symbol's definition as written in Kconfig, and where."""
+    for node in sym.nodes:
+        for line in _definition(node):
+            if "$(" in line:
+                return line.strip(), f"{node.filename}:{node.linenr}"
+    return None
+
+
+def _probe_line(sym: Any) -> str:
+    probe = _probe(sym)
+    return f"'{probe[0]}' ({probe[1]})" if probe else f"a $(...) probe ({_loc(sym)})"
+
+
+def _prompt(sc: Any) -> str:
+    for n in sc.nodes:
+        if n.prompt:
+            return str(n.prompt[0])
+    return "(no prompt)"
+
+
