@@ -12,11 +12,12 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import UserError
+from .errors import Busy
 
 T = TypeVar("T")
 
@@ -87,20 +88,33 @@ def write_json(path: Path, obj: Any) -> bool:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive, non-blocking flock on ``path``; a second holder is refused."""
+def exclusive_lock(path: Path, what: str, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive flock on ``path``. A second holder is refused (Busy), or with
+    ``wait`` waits for the first to finish (Ctrl-C still ends the wait)."""
+    from . import interrupt
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+                 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise UserError(
-                    f"{what}: another kbuild-py run holds {path}",
-                    "wait for it to finish, or stop it, then rerun",
-                ) from None
-            raise
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if not wait:
+                    raise Busy(f"{what}: another kbuild-py run holds {path}",
+                               "wait for it to finish, or stop it, then rerun") from None
+                if not told:
+                    from .ui import note
+
+                    note(f"waiting for another kbuild-py run ({what})")
+                    told = True
+                interrupt.check()
+                time.sleep(0.2)
         yield
     finally:
         os.close(fd)
