@@ -4,15 +4,20 @@ Kbuild's own `make olddefconfig` as the ground truth — and the two compared.""
 from __future__ import annotations
 
 import json
-import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import kbuild
+from .errors import InfraError
 from .fsutil import atomic_write, in_thread, sha256_text
-from .kconfig import Explanation, KconfigModel, SymbolTable, cache_key, read_config
+from .kconfig.dotconfig import read_config
+from .kconfig.model import KconfigModel, cache_key
+from .kconfig.results import Explanation, SymbolTable
 from .kmake import make_argv, run_make
 from .plan import BuildPlan
 from .resolve import Resolved, fragment, resolve
+from .signed import Signer
 from .source import KernelTree
 from .toolchain import ToolchainIdentity, detect, kconfig_environment, make_variables
 
@@ -30,44 +35,57 @@ class KconfigSource:
     """The Kconfig model for one plan, tree and toolchain, loaded only when needed.
 
     Resolution needs only the symbol table (kept beside the model cache as JSON); prediction
-    and explanations need the parsed model (from its pickle cache, else parsed).
+    and explanations need the parsed model (from its signed cache, else parsed). Every cache
+    file is signed (kbuild_py.signed): one this user's runs did not write is never used.
     """
 
     def __init__(self, plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> None:
         self.plan, self.tree, self.ident = plan, tree, ident
         self.env = kconfig_environment(plan.toolchain, ident, plan.arch, str(tree.path),
                                        tree.version_text)
+        self.signer = Signer(plan.paths.cache)
+        folder = plan.paths.cache / "kconfig"
         self.cache: Path | None = None
         if tree.owned:
             key = cache_key([tree.identity, plan.arch.name, ident.key(),
-                             json.dumps(self.env, sort_keys=True)])
-            self.cache = plan.paths.cache / "kconfig" / f"{key}.pickle"
-        self.probes = plan.paths.cache / "kconfig" / (
-            f"probes-{cache_key([plan.arch.name, ident.key()])}.json")
+                             kbuild.identity(self.env)])
+            self.cache = folder / f"{key}.pickle"
+        self.hint = folder / f"probes-{cache_key([plan.arch.name, ident.key()])}.json"
         self._model: KconfigModel | None = None
 
     def model(self) -> KconfigModel:
-        """From the pickle when there is one; else parsed (and kept only by persist())."""
+        """From the signed cache when there is one; else parsed (and kept only by persist())."""
         if self._model is None:
-            self._model = KconfigModel.parse(self.tree.path, self.env, self.tree.version,
-                                             self.cache, store=False, probes=self.probes)
-            if self.cache is not None and not self._model.from_cache:
-                atomic_write(self.cache.with_suffix(".symbols.json"),
-                             self._model.symbol_table().to_json())
+            self._model = KconfigModel.parse(
+                self.tree.path, self.env, self.tree.version,
+                self.cache, self.signer, store=False, hint=self._hint())
+            if not self._model.from_cache and self._model.probe_commands:
+                self.signer.dump(self.hint, json.dumps(self._model.probe_commands, indent=0))
+                if self.cache is not None:
+                    self.signer.dump(self.cache.with_suffix(".symbols.json"),
+                                     self._model.symbol_table().to_json())
         return self._model
+
+    def _hint(self) -> list[str]:
+        text = self.signer.load_text(self.hint)
+        try:
+            commands = json.loads(text) if text else []
+        except ValueError:
+            return []
+        return [c for c in commands if isinstance(c, str)] if isinstance(commands, list) else []
 
     def persist(self) -> None:
         """Keep a model parsed in this process for the next one (a pickle costs ~0.5 s, so
         only the callers that will want the model again pay for it)."""
         if self._model is not None and self.cache is not None and not self._model.from_cache:
-            self._model.store(self.cache)
+            self._model.store(self.cache, self.signer)
 
     def symbols(self) -> SymbolTable:
         if self.cache is not None:
-            table = self.cache.with_suffix(".symbols.json")
-            if table.is_file():
+            text = self.signer.load_text(self.cache.with_suffix(".symbols.json"))
+            if text is not None:
                 try:
-                    return SymbolTable.from_json(table.read_text())
+                    return SymbolTable.from_json(text)
                 except (ValueError, KeyError, IndexError, TypeError):
                     pass  # damaged: rebuild from the model
         return self.model().symbol_table()
@@ -103,7 +121,7 @@ def load_model(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> K
     """The parsed Kconfig model, from the on-disk cache when nothing that shapes it changed.
 
     The key covers the tree's content identity, arch, toolchain identity (versions), the whole
-    Kconfig environment, kconfiglib's version and this adapter's code. A user's local tree can
+    Kconfig environment, kconfiglib's version and the adapter's code. A user's local tree can
     change under us, so its model is never cached.
     """
     source = KconfigSource(plan, tree, ident)
@@ -114,48 +132,65 @@ def load_model(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> K
 
 def _base_key(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> str:
     return sha256_text(json.dumps([tree.identity, ident.key(), plan.profile.base,
-                                   make_variables(plan.toolchain, plan.arch)]))
+                                   make_variables(plan.toolchain, plan.arch),
+                                   kbuild.identity(kbuild.environment())]))
+
+
+_HEADER = re.compile(r"^# Linux/(\S+) (\S+) Kernel Configuration$", re.M)
+_CC_TEXT = re.compile(r'^CONFIG_CC_VERSION_TEXT="(.*)"$', re.M)
+
+
+def made_here(text: str, tree: KernelTree, ident: ToolchainIdentity) -> bool:
+    """Whether a .config (a saved result) is what Kbuild writes for this tree and compiler:
+    its header names this kernel version and it records this compiler."""
+    header = _HEADER.search(text[:2000])
+    cc = _CC_TEXT.search(text)
+    return bool(header and header.group(2) == tree.version_text and cc
+                and cc.group(1) == ident.cc_version_text)
 
 
 def base_is_current(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> bool:
-    stamp = plan.paths.base_dir / ".kbuild-py-key"
-    return ((plan.paths.base_dir / ".config").is_file() and stamp.is_file()
-            and stamp.read_text() == _base_key(plan, tree, ident))
+    config = plan.paths.base_dir / ".config"
+    stamp = Signer(plan.paths.cache).load_text(plan.paths.base_dir / ".kbuild-py-key")
+    if stamp != _base_key(plan, tree, ident) or not config.is_file():
+        return False
+    return made_here(config.read_text(errors="replace"), tree, ident)
 
 
-def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity,
-                environ: dict[str, str] | None = None) -> Path:
+def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> Path:
     """`make <base>` by Kbuild itself, redone only when tree, toolchain or target change.
 
     It runs in the build directory (KCONFIG_CONFIG pointing at base/.config), so Kbuild's conf
     tool is compiled once per profile rather than once for the base and once for the build.
     """
     out = plan.paths.base_dir
-    key = _base_key(plan, tree, ident)
     stamp = out / ".kbuild-py-key"
     config = out / ".config"
     if base_is_current(plan, tree, ident):
         return config
+    kbuild.check_base(plan.profile.base, tree.path, plan.arch.srcarch, str(plan.profile.path))
     stamp.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     plan.paths.build.mkdir(parents=True, exist_ok=True)
     variables = {**make_variables(plan.toolchain, plan.arch),
                  "KCONFIG_CONFIG": str(config.resolve())}
     argv = make_argv(tree.path, plan.paths.build.resolve(), variables, [plan.profile.base])
-    run_make(argv, plan.paths.profile / "configure.log", what=f"make {plan.profile.base}",
-             inherit=environ)
-    atomic_write(stamp, key)
+    run_make(argv, plan.paths.profile / "configure.log", what=f"make {plan.profile.base}")
+    if not made_here(config.read_text(errors="replace"), tree, ident):
+        raise InfraError(f"make {plan.profile.base} wrote {config} for another kernel or "
+                         f"compiler than {tree.version_text} with {ident.cc_version_text}",
+                         f"see {plan.paths.profile / 'configure.log'}")
+    Signer(plan.paths.cache).dump(stamp, _base_key(plan, tree, ident))
     return config
 
 
 def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     ident = detect(plan.toolchain, plan.arch.name)
+    kbuild.check_base(plan.profile.base, tree.path, plan.arch.srcarch, str(plan.profile.path))
     # Kbuild makes the base config while kconfiglib reads the Kconfig tree: two cores, two
     # independent jobs (the model is also parsed here when the results below are not cached).
     cold = not base_is_current(plan, tree, ident)
-    # The parse below sets the Kconfig environment in os.environ: make gets a copy from now.
-    environ = dict(os.environ)
-    base_done = in_thread(lambda: base_config(plan, tree, ident, environ), "kbuild-base")
+    base_done = in_thread(lambda: base_config(plan, tree, ident), "kbuild-base")
     source = KconfigSource(plan, tree, ident)
     family = (plan.toolchain.family, plan.toolchain.name)
     try:
@@ -168,32 +203,49 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
     atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
 
     # Kbuild's conf is deterministic: the same input config on the same tree with the same
-    # toolchain gives the same .config. Both results are kept under that key, which also
-    # covers the adapter's code (a corrected adapter predicts anew).
+    # toolchain gives the same .config. Both results are kept under that key (signed), which
+    # also covers the adapter's code (a corrected adapter predicts anew).
     merged = base.read_text() + plan.paths.fragment.read_text()
     key = cache_key([merged, tree.identity, ident.key(), plan.arch.name,
-                     json.dumps(source.env, sort_keys=True)])
+                     kbuild.identity(source.env),
+                     json.dumps(make_variables(plan.toolchain, plan.arch), sort_keys=True)])
     saved = plan.paths.cache / "conf" / key if tree.owned else None
     build = plan.paths.build
     build.mkdir(parents=True, exist_ok=True)
-    if saved is not None and (saved / "kbuild.config").is_file() and (
-            saved / "kconfiglib.config").is_file():
-        atomic_write(build / ".config", (saved / "kbuild.config").read_bytes())
-        atomic_write(plan.paths.predicted, (saved / "kconfiglib.config").read_bytes())
+    kept = _saved(source.signer, saved, tree, ident)
+    if kept is not None:
+        atomic_write(build / ".config", kept[0])
+        atomic_write(plan.paths.predicted, kept[1])
     else:
         model = source.model()
         source.persist()
         model.load(base, plan.paths.fragment)
-        tmp = plan.paths.predicted.with_name(f".kconfiglib.config.{os.getpid()}.tmp")
-        model.write(tmp)
-        tmp.replace(plan.paths.predicted)
+        model.write(plan.paths.predicted.with_name(".kconfiglib.config.tmp"))
+        plan.paths.predicted.with_name(".kconfiglib.config.tmp").replace(plan.paths.predicted)
         atomic_write(build / ".config", merged, only_if_changed=False)
         argv = make_argv(tree.path, build.resolve(), make_variables(plan.toolchain, plan.arch),
                          ["olddefconfig"])
         run_make(argv, plan.paths.profile / "configure.log", what="make olddefconfig")
+        result = (build / ".config").read_text(errors="replace")
+        if not made_here(result, tree, ident):
+            raise InfraError(f"make olddefconfig wrote a .config for another kernel or compiler "
+                             f"than {tree.version_text} with {ident.cc_version_text}",
+                             f"see {plan.paths.profile / 'configure.log'}")
         if saved is not None:
-            atomic_write(saved / "kbuild.config", (build / ".config").read_bytes())
-            atomic_write(saved / "kconfiglib.config", plan.paths.predicted.read_bytes())
+            source.signer.dump(saved / "kbuild.config", result)
+            source.signer.dump(saved / "kconfiglib.config", plan.paths.predicted.read_bytes())
     final = read_config(build / ".config")
     return Configured(tree, ident, resolved, final, source, base,
                       compare(read_config(plan.paths.predicted), final))
+
+
+def _saved(signer: Signer, saved: Path | None, tree: KernelTree, ident: ToolchainIdentity
+           ) -> tuple[str, bytes] | None:
+    """A kept conf result, if it is signed and is what Kbuild writes for this tree and compiler."""
+    if saved is None:
+        return None
+    kbuild_config = signer.load_text(saved / "kbuild.config")
+    predicted = signer.load(saved / "kconfiglib.config")
+    if kbuild_config is None or predicted is None or not made_here(kbuild_config, tree, ident):
+        return None
+    return kbuild_config, predicted

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from . import catalog
-from .errors import InfraError
+from .errors import InfraError, UserError
 from .profile import parse_version
 
 
@@ -70,6 +70,15 @@ def load_toolchain(name: str) -> Toolchain:
     doc = catalog.load_validated(path, "toolchain", "toolchain")
     catalog.check_name(doc, name)
     data = doc.data
+    from .kbuild import interface
+
+    iface = interface()
+    for section in ("tools", "make_vars", "kconfig_env"):
+        for var in data.get(section, {}):
+            if iface.owned(var):
+                raise UserError(f"{doc.where((section, var))}: {section}.{var}: kbuild-py sets "
+                                f"{var} itself (Kbuild's interface, kbuild/interface.yaml)",
+                                f"remove {var} from toolchains/{name}.yaml")
     return Toolchain(
         name=data["name"], family=data["family"], arches=tuple(data["arches"]),
         tools=dict(data["tools"]), make_vars=dict(data.get("make_vars", {})),
@@ -116,7 +125,10 @@ def kconfig_environment(tc: Toolchain, ident: ToolchainIdentity, arch: Arch, src
     Checked against Kbuild on every configure: a difference between kconfiglib's prediction and
     Kbuild's .config is reported, so a wrong variable here cannot pass silently.
     """
-    env = {
+    from .kbuild import environment
+
+    env = environment()
+    env.update({
         "srctree": srctree,
         "ARCH": arch.name,
         "SRCARCH": arch.srcarch,
@@ -127,7 +139,7 @@ def kconfig_environment(tc: Toolchain, ident: ToolchainIdentity, arch: Arch, src
         "BINDGEN": "bindgen",
         "PAHOLE": "pahole",
         "CLANG_FLAGS": "",
-    }
+    })
     # make exports its command-line variables to the recipes, so Kbuild's conf sees them too.
     env.update(make_variables(tc, arch))
     env.update(tc.tools)

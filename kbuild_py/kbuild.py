@@ -1,0 +1,99 @@
+"""Kbuild's interface (kbuild/interface.yaml): which variables steer it, which config targets a
+profile may start from, and the controlled environment every make and Kconfig probe runs in.
+
+Nothing of the caller's environment reaches Kbuild unless the interface file lists it: a
+KCONFIG_CONFIG, CROSS_COMPILE or MAKEFLAGS left in a shell can neither change nor bypass what
+kbuild-py configures and verifies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from . import catalog
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Interface:
+    keep: tuple[str, ...]
+    no_effect: frozenset[str]
+    fixed: tuple[tuple[str, str], ...]
+    append: tuple[str, ...]
+    owned_names: frozenset[str]
+    owned_prefixes: tuple[str, ...]
+    config_targets: tuple[str, ...]
+    defconfig_folder: str
+    modules: dict[str, str]  # enabled_by, signed_by, key_symbol, generated_key
+    seed: dict[str, str]  # script, file, header (randstruct seed)
+
+    def owned(self, name: str) -> bool:
+        """Whether kbuild-py sets this variable itself (a data file may not)."""
+        return name in self.owned_names or name.startswith(self.owned_prefixes)
+
+
+@cache
+def interface() -> Interface:
+    path = catalog.data_root() / "kbuild" / "interface.yaml"
+    data = catalog.load_validated(path, "interface", "Kbuild interface").data
+    env, owned = data["environment"], data["owned"]
+    return Interface(
+        keep=tuple(env["keep"]), no_effect=frozenset(env.get("no_effect", [])),
+        fixed=tuple(sorted(env.get("fixed", {}).items())),
+        append=tuple(env.get("append", [])), owned_names=frozenset(owned["names"]),
+        owned_prefixes=tuple(owned.get("prefixes", [])),
+        config_targets=tuple(data["config_targets"]), defconfig_folder=data["defconfig_folder"],
+        modules=dict(data["modules"]), seed=dict(data["randstruct_seed"]))
+
+
+def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment make and Kconfig probes get: the kept variables of ``source`` (this
+    process's environment by default), then the fixed ones."""
+    source = os.environ if source is None else source
+    iface = interface()
+    env = {k: source[k] for k in iface.keep if k in source}
+    env.update(iface.fixed)
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
+def identity(env: Mapping[str, str]) -> str:
+    """An environment as a cache key part: every variable that can change a result."""
+    import json
+
+    skip = interface().no_effect
+    return json.dumps({k: v for k, v in sorted(env.items()) if k not in skip})
+
+
+def appended(name: str, own: str, source: Mapping[str, str] | None = None) -> str:
+    """kbuild-py's own value of ``name`` followed by the caller's (for variables the interface
+    lets the caller append to, e.g. KCFLAGS); just ``own`` for any other variable."""
+    source = os.environ if source is None else source
+    theirs = source.get(name, "").strip() if name in interface().append else ""
+    return " ".join(part for part in (own.strip(), theirs) if part)
+
+
+def check_base(base: str, tree: Path, srcarch: str, where: str) -> None:
+    """A profile's base must be a config target of this tree (not an option, an interactive
+    or host-reading target, or a file outside the arch's configs)."""
+    iface = interface()
+    if base in iface.config_targets:
+        return
+    folder = tree / iface.defconfig_folder.format(srcarch=srcarch)
+    if base.endswith("defconfig") and "/" not in base and (folder / base).is_file():
+        return
+    known = sorted({*iface.config_targets,
+                    *(p.name for p in folder.glob("*defconfig") if p.is_file())})
+    raise UserError(f"{where}: base: '{base}' is not a config target of this kernel"
+                    f"{catalog.suggest(base, known)}",
+                    f"use one of {', '.join(iface.config_targets)} or a file in "
+                    f"{folder.relative_to(tree)}/")
+
+
+def make_symbol(symbol: str) -> str:
+    """A Kconfig symbol as a make variable (Kbuild's makefiles read them with their prefix)."""
+    return f"CONFIG_{symbol}"
