@@ -139,7 +139,7 @@ def test_truncated_tarball(tmp_path: Path) -> None:
     good = make_tarball(tmp_path / "good.tar.xz")
     bad = tmp_path / "bad.tar.xz"
     bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(UserError, match="cannot extract: EOFError"):
+    with pytest.raises(UserError, match="cannot extract: .*(end of data|truncated)"):
         materialise(SourcePin("tarball", str(bad)), tmp_path / "out")
     assert not list((tmp_path / "out" / "src").iterdir())
 
