@@ -19,6 +19,9 @@ from .errors import UserError
 from .yamlio import Document, load_document
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# The folders of the data root (knowledge, one file per item).
+DATA_FOLDERS = ("profiles", "toolchains", "arches", "patches", "checks", "lkdtm", "kbuild",
+                "initramfs")
 
 
 def data_root() -> Path:
@@ -45,6 +48,9 @@ def find(kind: str, name: str, what: str) -> Path:
     """profiles/<name>.yaml and friends; a path (with / or .yaml) is taken as it is."""
     if "/" in name or name.endswith((".yaml", ".yml")):
         path = Path(name)
+        if path.exists() and not path.is_file():
+            raise UserError(f"{what} file {name}: not a regular file", f"give the {what} as a "
+                            "YAML file")
         if not path.is_file():
             raise UserError(f"{what} file {name}: no such file", "check the path")
         return path
@@ -99,13 +105,11 @@ def describe(err: jsonschema.ValidationError) -> str:
     if v == "pattern" and "propertyNames" in err.schema_path:
         return f"bad name {err.instance!r} (must match {expected})"
     if v == "pattern":
-        if expected in ("\\S",):
-            return "must not be blank"
-        if "\\n" in expected:
-            return f"{err.instance!r} must not contain newlines, quotes or backslashes"
-        return f"{err.instance!r} does not match {expected}"
+        return _describe_pattern(str(expected), err.instance)
     if v == "minLength":
         return "must not be blank"
+    if v == "maxLength":
+        return f"longer than {expected} characters"
     if v == "anyOf" and "required" in str(expected):
         keys = sorted({next(iter(s["required"])) for s in expected})
         return f"needs one of: {', '.join(keys)}"
@@ -115,6 +119,27 @@ def describe(err: jsonschema.ValidationError) -> str:
             return describe(patterns[0])
         return "is not one of the accepted forms: " + str(sch.get("description", "the schema"))
     return str(err.message)
+
+
+def _describe_pattern(expected: str, instance: Any) -> str:
+    text = str(instance)
+    if expected == "\\S":
+        return "must not be blank"
+    prose = "\\u0008\\u000b" in expected  # line breaks allowed, other control characters not
+    if ("\n" in text or "\r" in text) and not prose:
+        return f"{_short(text)} must be one line"
+    if any(ord(c) < 32 and c not in "\n\t" or ord(c) == 127 for c in text):
+        return f"{_short(text)} must not contain control characters"
+    if '"' in expected and "\\\\" in expected and any(c in text for c in '"\\'):
+        return f"{_short(text)} must not contain quotes or backslashes"
+    if expected.endswith("]+\\Z") and " " not in expected and any(c.isspace() for c in text):
+        return f"{_short(text)} must be one word (no spaces)"
+    return f"{_short(text)} does not match {expected}"
+
+
+def _short(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "...'"
 
 
 def validate(doc: Document, schema_name: str, what: str) -> None:

@@ -23,6 +23,9 @@ from . import catalog
 from .errors import InfraError, UserError
 from .fsutil import sha256_file, sha256_text
 from .profile import Version, VersionRange
+from .yamlio import read_text
+
+MAX_PATCH = 16 << 20
 
 _GATE = re.compile(r"^Kbuild-Py-Kernel:\s*(\S*)\s*$", re.M)
 _HEADER = re.compile(r"^(?:---|\+\+\+) (\S+)", re.M)
@@ -93,12 +96,12 @@ def load_queue(name: str) -> list[Patch]:
     pins: dict[str, str] = {}
     sums = folder / "sha256sums"
     if sums.is_file():
-        for line in sums.read_text().splitlines():
+        for line in read_text(sums, f"patches/{name}/sha256sums").splitlines():
             if line.strip():
                 digest, _, file = line.strip().partition("  ")
                 pins[file.lstrip("*")] = digest
     patches: list[Patch] = []
-    for lineno, line in enumerate(series.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_text(series, f"patches/{name}/series").splitlines(), 1):
         entry = line.split("#", 1)[0].strip()
         if not entry:
             continue
@@ -116,7 +119,7 @@ def load_queue(name: str) -> list[Patch]:
             raise UserError(f"patches/{name}/{fname}: sha256 {got} does not match the pin "
                             f"{pins[fname]}", "the patch changed: review it, then update "
                             f"patches/{name}/sha256sums")
-        text = path.read_text(errors="replace")
+        text = read_text(path, f"patches/{name}/{fname}", limit=MAX_PATCH, strict=False)
         patches.append(Patch(name, fname, path, got, _touched(text, f"patches/{name}/{fname}"),
                              _gate(text, f"patches/{name}/{fname}")))
     if not patches:

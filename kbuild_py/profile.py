@@ -245,6 +245,10 @@ def _find_extended(name: str, including: Path) -> Path:
     )
 
 
+MAX_EXTENDS_DEPTH = 32
+MAX_FILES = 256
+
+
 def _collect(path: Path, stack: list[Path], seen: dict[Path, Document], order: list[Path]) -> None:
     """Depth-first: a file's extends come before it; each file is merged once."""
     real = path.resolve()
@@ -253,6 +257,13 @@ def _collect(path: Path, stack: list[Path], seen: dict[Path, Document], order: l
         raise UserError(f"extends cycle: {chain}", "remove one of the extends entries")
     if real in seen:
         return
+    if len(stack) >= MAX_EXTENDS_DEPTH:
+        raise UserError(f"{catalog.display(stack[0])}: extends chain deeper than "
+                        f"{MAX_EXTENDS_DEPTH} files (at {catalog.display(real)})",
+                        "flatten the layers")
+    if len(seen) >= MAX_FILES:
+        raise UserError(f"{catalog.display(stack[0])}: extends over {MAX_FILES} files",
+                        "merge some layers")
     doc = catalog.load_validated(real, "profile", "profile")
     if real.parent in (catalog.folder("profiles").resolve(),
                        catalog.folder("profiles").resolve() / "layers"):

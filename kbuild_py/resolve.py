@@ -3,11 +3,13 @@ and render the merged fragment. Pure: the Kconfig model is only asked which symb
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import UserError
-from .kconfig import SymbolInfo, fragment_line
+from .kconfig.dotconfig import fragment_line
+from .kconfig.results import SymbolInfo
 from .profile import Param, Profile, Requirement, Version, parse_version
 
 
@@ -85,18 +87,40 @@ def _params(params: dict[str, Param], arch: str, version: Version,
             if not (p.when and p.when.why_not(arch, version, toolchain))]
 
 
+_CMDLINE_NAME = re.compile(r"[a-z0-9_.-]+")
+_CMDLINE_VALUE = re.compile(r"[^\s\"'\\\x00-\x1f\x7f]+")
+_SYSCTL_NAME = re.compile(r"[a-z0-9_]+(\.[a-z0-9_*-]+)+")
+_SYSCTL_VALUE = re.compile(r"[!-~]([ -~]*[!-~])?")
+
+
+def _grammar(p: Param, kind: str) -> None:
+    """Each generated line follows its file's grammar, whatever the schema let through."""
+    name_ok = (_CMDLINE_NAME if kind == "cmdline" else _SYSCTL_NAME).fullmatch(p.name)
+    value_ok = p.value is None or bool(
+        (_CMDLINE_VALUE if kind == "cmdline" else _SYSCTL_VALUE).fullmatch(p.value))
+    if not name_ok or not value_ok or (kind == "sysctl" and p.value is None):
+        raise UserError(f"{p.origin}: {kind}.{p.name}: {p.value!r} is not one "
+                        f"{'command-line parameter' if kind == 'cmdline' else 'sysctl line'}",
+                        "one word for a command-line value; printable text on one line for "
+                        "a sysctl")
+
+
 def cmdline(profile: Profile, version: Version, toolchain: tuple[str, str]) -> str:
-    """Kernel command line, one line, ready for a bootloader."""
-    return " ".join(p.render_cmdline()
-                    for p in _params(profile.cmdline, profile.arch, version, toolchain)) + "\n"
+    """Kernel command line, one line, ready for a bootloader: one word per parameter."""
+    params = _params(profile.cmdline, profile.arch, version, toolchain)
+    for p in params:
+        _grammar(p, "cmdline")
+    return " ".join(p.render_cmdline() for p in params) + "\n"
 
 
 def sysctl_conf(profile: Profile, version: Version, toolchain: tuple[str, str]) -> str:
-    """A sysctl.d file: each setting with its reason."""
+    """A sysctl.d file: each setting after its reason, every line of which is a comment."""
     lines = [f"# kbuild-py: sysctl settings of profile {profile.name}"]
     for p in _params(profile.sysctl, profile.arch, version, toolchain):
-        lines.append(f"# {p.why}")
-        lines.append(f"{p.name} = {p.value if p.value is not None else ''}")
+        _grammar(p, "sysctl")
+        for line in p.why.splitlines() or [""]:
+            lines.append(f"# {''.join(c if c.isprintable() else ' ' for c in line)}".rstrip())
+        lines.append(f"{p.name} = {p.value}")
     return "\n".join(lines) + "\n"
 
 

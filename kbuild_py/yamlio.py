@@ -6,11 +6,15 @@
 - YAML 1.1 booleans (y/n/yes/no/on/off/true/false, unquoted) become Kconfig's "y"/"n".
 - Unquoted integers become int; hex such as 0x1000 stays a string, as Kconfig writes it.
 - Each node's line is recorded by its path, so errors can point at ``file:line``.
+- Bounded: a data file is a regular file of at most 1 MiB, nested at most 32 deep, with no
+  anchors or aliases (an alias "bomb" of a few hundred bytes expands to gigabytes).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,8 @@ _BOOL_WORDS = {
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)$")
 _NULL = {"", "~", "null", "Null", "NULL"}
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 32
 
 Path_ = tuple[str | int, ...]
 
@@ -110,17 +116,74 @@ def _compose(text: str) -> yaml.Node | None:
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
+def _check_events(text: str, source: str) -> None:
+    """Refuse anchors, aliases and deep nesting before anything is built from the text
+    (libyaml's parser when present; PyYAML's own for its clearer messages on bad syntax)."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            _scan(text, source, fast)
+            return
+        except yaml.YAMLError:
+            pass
+    _scan(text, source, yaml.SafeLoader)
+
+
+def _scan(text: str, source: str, loader: Any) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise UserError(f"{source}:{line}: YAML anchors and aliases (& and *) are not "
+                            "supported", "write the values out, or share them with 'extends'")
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise UserError(f"{source}:{line}: nested more than {MAX_DEPTH} levels deep",
+                                "flatten the data")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
+def read_text(path: Path, source: str, limit: int = MAX_BYTES, strict: bool = True) -> str:
+    """A regular UTF-8 file of at most ``limit`` bytes; anything else is a one-line error
+    (with ``strict`` false, bytes that are not UTF-8 are replaced instead)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UserError(f"{source}: no such file", "check the name or path") from None
+    except OSError as e:
+        raise UserError(f"{source}: cannot read: {e.strerror}", "check the file") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{source}: not a regular file", "give a YAML file")
+        if st.st_size > limit:
+            raise UserError(f"{source}: {st.st_size} bytes, over the {limit >> 10} KiB a data "
+                            "file may have", "split it up")
+        try:
+            raw = f.read(limit + 1)
+        except OSError as e:
+            raise UserError(f"{source}: cannot read: {e.strerror}", "check the file") from None
+    if len(raw) > limit:
+        raise UserError(f"{source}: over the {limit >> 10} KiB a data file may have",
+                        "split it up")
+    if not strict:
+        return raw.decode("utf-8", errors="replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise UserError(f"{source}:{line}: not UTF-8 text", "save the file as UTF-8") from None
+
+
 def load_document(path: Path, display: str | None = None) -> Document:
     """Read and convert one YAML file; every failure is a one-line UserError."""
     source = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{source}: no such file", "check the name or path") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{source}: cannot read: {e}", "check the file") from None
+    text = read_text(path, source)
     doc = Document(path=Path(source), data=None)
     try:
+        _check_events(text, source)
         node = _compose(text)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -130,7 +193,8 @@ def load_document(path: Path, display: str | None = None) -> Document:
         hint = "indent with spaces, not tabs" if tabs else "fix the YAML syntax"
         raise UserError(f"{source}{line}: invalid YAML: {problem}", hint) from None
     except yaml.YAMLError as e:
-        raise UserError(f"{source}: invalid YAML: {e}", "fix the YAML syntax") from None
+        raise UserError(f"{source}: invalid YAML: {' '.join(str(e).split())}",
+                        "fix the YAML syntax") from None
     if node is None:
         raise UserError(f"{source}: the file is empty", "see docs/PROFILES.md for the format")
     doc.data = _convert(node, (), doc, source)

@@ -287,7 +287,7 @@ def test_every_schema_property_is_documented() -> None:
     schema: dict[str, Any] = json.loads(
         (REPO / "kbuild_py" / "schema" / "profile.schema.json").read_text())
     names = set(schema["properties"])
-    for part in ("option", "param", "condition", "version_range"):
+    for part in ("option", "cmdline_param", "sysctl_param", "condition", "version_range"):
         names |= set(schema["$defs"][part]["properties"])
     names |= set(schema["$defs"]["option"]["properties"]["cost"]["properties"])
     names |= set(schema["$defs"]["option"]["properties"]["renamed_from"]["items"]["properties"])
