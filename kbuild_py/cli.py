@@ -1,6 +1,7 @@
 """Command line. The only place that turns errors into exit codes.
 
-Exit codes: 0 all requirements met; 1 requirements unmet; 2 bad input; 3 infrastructure failure.
+Exit codes: 0 all requirements met; 1 requirements unmet; 2 bad input; 3 infrastructure
+failure; 4 busy (another run holds the lock) or interrupted (docs/ERRORS.md).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from .errors import KbuildError, UserError
+from .errors import InfraError, KbuildError, UserError, from_os_error
 
 if TYPE_CHECKING:
     from .plan import BuildPlan
@@ -26,7 +27,9 @@ def _plan(args: argparse.Namespace) -> BuildPlan:
     from .source import parse_source_arg
 
     source = parse_source_arg(args.kernel) if getattr(args, "kernel", None) else None
-    return make_plan(args.profile, Path(args.out).resolve(), source, getattr(args, "jobs", None),
+    from .plan import out_folder
+
+    return make_plan(args.profile, out_folder(args.out), source, getattr(args, "jobs", None),
                      ccache=getattr(args, "ccache", True), distcc_hosts=getattr(args, "hosts", ""))
 
 
@@ -94,7 +97,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Check an existing .config against a profile, without building."""
     from . import report as render
-    from .kconfig import read_config
+    from .kconfig.dotconfig import read_config
     from .profile import load_profile
     from .resolve import resolve
     from .toolchain import load_toolchain
@@ -107,10 +110,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     model = None
     if args.kernel:
         from .configure import load_model
-        from .plan import make_plan
+        from .plan import make_plan, out_folder
         from .source import parse_source_arg
 
-        plan = make_plan(args.profile, Path(args.out).resolve(), parse_source_arg(args.kernel))
+        plan = make_plan(args.profile, out_folder(args.out), parse_source_arg(args.kernel))
         from .pipeline import step_tree
         from .toolchain import detect
 
@@ -135,7 +138,13 @@ def cmd_check(args: argparse.Namespace) -> int:
                     config=args.config)
     print(render.text(result, verbose=args.verbose), end="")
     if args.reports:
-        render.write_all(result, Path(args.reports))
+        folder = Path(args.reports)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            render.write_all(result, folder)
+        except OSError as e:
+            raise UserError(f"--reports {folder}: not a folder ({e.strerror})",
+                            "give a folder for the reports") from None
     return EXIT_UNMET if result.failed and not args.report_only else EXIT_OK
 
 
@@ -291,20 +300,56 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    debug = args.debug or bool(os.environ.get("KBUILD_PY_DEBUG"))
+def debug_wanted(args: argparse.Namespace) -> bool:
+    """--debug, or KBUILD_PY_DEBUG set to 1, yes, true or on."""
+    flag = os.environ.get("KBUILD_PY_DEBUG", "").strip().lower()
+    return bool(args.debug) or flag in ("1", "yes", "true", "on", "y")
+
+
+def report(e: KbuildError) -> int:
+    """The one line of an error on stderr; its exit code."""
+    print(f"kbuild-py: {e.kind}: {e.one_line()}", file=sys.stderr, flush=True)
+    return e.exit_code
+
+
+def run(fn: Callable[[], int], debug: bool, doing: str, signals: bool = True) -> int:
+    """Run a command, mapping every way it can fail to one line and an exit code. With
+    ``signals``, Ctrl-C, SIGTERM and SIGHUP end it at once (as an Interrupted error)."""
+    import contextlib
+
+    from . import interrupt
+
     try:
-        return int(args.fn(args))
+        with interrupt.handled() if signals else contextlib.nullcontext():
+            return int(fn())
     except KbuildError as e:
         if debug:
             raise
-        print(f"kbuild-py: {e.kind}: {e.one_line()}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     except KeyboardInterrupt:
-        print("kbuild-py: interrupted; rerun to continue (finished steps are kept)",
-              file=sys.stderr)
-        return 130
+        if debug:
+            raise
+        return report(interrupt.interrupted(2))
+    except OSError as e:
+        if debug:
+            raise
+        return report(from_os_error(e, doing))
+    except RecursionError:
+        if debug:
+            raise
+        return report(UserError(f"{doing}: the input nests too deeply", "simplify it"))
+    except MemoryError:
+        return report(InfraError(f"{doing}: out of memory", "check the input's size"))
+    except Exception as e:  # a bug: still one line, and the way to see more
+        if debug:
+            raise
+        return report(InfraError(f"{doing}: internal error: {type(e).__name__}: {e}",
+                                 "rerun with --debug and report it"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run(lambda: int(args.fn(args)), debug_wanted(args), f"kbuild-py {args.command}")
 
 
 if __name__ == "__main__":

@@ -75,11 +75,13 @@ def patched(plan: BuildPlan, tree: KernelTree) -> KernelTree:
         print(f"patch   skipped {s.patch.label}: {s.reason} (this kernel is {tree.version_text})")
     pid = patches.identity(todo)
     dest = tree.path.parent / f"{tree.path.name}-{pid[:12]}"
-    if not (dest / COMPLETE).is_file():
-        shutil.rmtree(dest, ignore_errors=True)
-        patches.apply(tree.path, dest, todo, skipped)
-        for p in todo:
-            print(f"patch   applied {p.label}")
+    with exclusive_lock(plan.paths.root / ".locks" / f"src-{dest.name}", "patched kernel tree",
+                        wait=True):
+        if not (dest / COMPLETE).is_file():
+            shutil.rmtree(dest, ignore_errors=True)
+            patches.apply(tree.path, dest, todo, skipped)
+            for p in todo:
+                print(f"patch   applied {p.label}")
     return KernelTree(dest, tree.version, tree.version_text, f"{tree.identity}+{pid}",
                       owned=True)
 
@@ -95,14 +97,19 @@ def step_tree(plan: BuildPlan) -> KernelTree:
 
 
 def load_tree(plan: BuildPlan) -> KernelTree:
+    """The tree the tree step recorded, if the record still describes this plan's source (an
+    owned tree in out/src/, or the user's tree itself); else the tree step runs again."""
     stamp = plan.paths.stamps / "tree.json"
     try:
         d = json.loads(stamp.read_text())
-    except (OSError, ValueError):
+        tree = KernelTree(Path(d["path"]), tuple(d["version"]), d["version_text"],
+                          d["identity"], bool(d["owned"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return step_tree(plan)
-    tree = KernelTree(Path(d["path"]), tuple(d["version"]), d["version_text"], d["identity"],
-                      d["owned"])
-    return tree if (tree.path / "Makefile").is_file() else step_tree(plan)
+    expected = (plan.paths.root / "src").resolve() if tree.owned else None
+    ok = (tree.path.parent.resolve() == expected if tree.owned
+          else plan.source.kind == "tree" and tree.path == Path(plan.source.location))
+    return tree if ok and (tree.path / "Makefile").is_file() else step_tree(plan)
 
 
 def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
@@ -132,7 +139,7 @@ def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
 def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
     """Build, then check the binary for the protections the .config claims."""
     from .binary import check_binary
-    from .kconfig import read_config
+    from .kconfig.dotconfig import read_config
 
     tree = load_tree(plan)
     built = build(plan, tree)
@@ -180,6 +187,7 @@ def step_collect(plan: BuildPlan, command: list[str]) -> Path:
 def locked(plan: BuildPlan) -> Iterator[None]:
     """One run per profile at a time; what a killed run left half-written is swept first."""
     with exclusive_lock(plan.paths.lock, f"profile {plan.profile.name}"):
+        atomic_write(plan.paths.marker, plan.profile.name + "\n")
         for folder in (plan.paths.profile, plan.paths.stamps, plan.paths.build):
             sweep_partials(folder)
         yield

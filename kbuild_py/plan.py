@@ -15,6 +15,14 @@ class Paths:
     root: Path  # out/
     profile: Path  # out/<p>/
 
+    # out/'s own folders, shared by every profile: no profile may be named like them.
+    SHARED = ("src", "cache")
+
+    @property
+    def marker(self) -> Path:
+        """Names the profile a folder in out/ belongs to: only such a folder is ever cleaned."""
+        return self.profile / ".kbuild-py-profile"
+
     @property
     def cache(self) -> Path:
         return self.root / "cache"
@@ -76,6 +84,43 @@ class BuildPlan:
     distcc_hosts: str = ""  # DISTCC_HOSTS syntax; empty: compile here
 
 
+MAX_JOBS = 1024
+
+
+def out_folder(text: str) -> Path:
+    """The output folder named on the command line (--out, out=), checked: not empty, a
+    plain path make can carry, not /, not the project or one of its folders, not inside a
+    kernel tree (which kbuild-py never writes)."""
+    if not text.strip():
+        raise UserError("the output folder is empty", "give one with --out / out=, e.g. out")
+    from .catalog import DATA_FOLDERS, PACKAGE_DIR, data_root
+    from .kmake import require_plain_path
+
+    out = Path(text).expanduser()
+    try:
+        out = out.resolve()
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"output folder {text!r}: {e}", "give another folder") from None
+    require_plain_path(out, "output folder", "give a plain path with --out / out=")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: the output folder is a file", "give a folder with --out / out=")
+    project = {data_root().resolve(), PACKAGE_DIR.parent.resolve()}
+    if out == Path(out.anchor) or any(out == p or out in p.parents for p in project):
+        raise UserError(f"output folder {out}: it holds the project (or the system's folders), "
+                        "and cleaning it would delete them", "give a folder of its own, e.g. out")
+    for root in project:
+        for name in (*DATA_FOLDERS, "kbuild_py", "tests", "docs", "bench", ".git"):
+            folder = root / name
+            if out == folder or folder in out.parents:
+                raise UserError(f"output folder {out}: inside the project's {name}/",
+                                "give a folder of its own, e.g. out")
+    for folder in (out, *out.parents):
+        if (folder / "Kconfig").is_file() and (folder / "scripts" / "kconfig").is_dir():
+            raise UserError(f"output folder {out}: inside the kernel tree {folder}, which "
+                            "kbuild-py never writes", "give a folder outside the tree")
+    return out
+
+
 def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None,
               jobs: int | None = None, ccache: bool = True, distcc_hosts: str = ""
               ) -> BuildPlan:
@@ -85,9 +130,14 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
 
     if out_root.exists() and not out_root.is_dir():
         raise UserError(f"{out_root}: the output folder is a file", "give a folder with out=")
-    if jobs is not None and jobs < 1:
-        raise UserError(f"jobs={jobs}: must be 1 or more", "e.g. jobs=2")
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise UserError(f"jobs={jobs}: must be 1 to {MAX_JOBS}", "e.g. jobs=2")
+    if any(ord(c) < 32 or ord(c) == 127 for c in distcc_hosts):
+        raise UserError("hosts: holds a control character", "give DISTCC_HOSTS syntax on one line")
     profile = load_profile(profile_name)
+    if profile.name in Paths.SHARED:
+        raise UserError(f"{profile.path}: name: '{profile.name}' is the name of out/{profile.name}/"
+                        ", which every profile shares", "give the profile another name")
     arch = load_arch(profile.arch)
     toolchain = load_toolchain(profile.toolchain)
     if arch.name not in toolchain.arches:

@@ -3,11 +3,17 @@
 SCons sees stamps and Value() signatures of the inputs (profile files, toolchain identity, source
 pin), so a rerun with nothing changed neither parses Kconfig nor starts make. Kbuild does the
 fine-grained incrementality inside the build step.
+
+Failures are kbuild-py's: one line on stderr, and scons exits with kbuild-py's code (1 unmet,
+2 bad input, 3 infrastructure, 4 busy or interrupted) instead of SCons's 2 for everything.
+Ctrl-C and SIGTERM stop the running step at once (SCons alone would let it finish).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +36,8 @@ def _check_variables(variables: Any, env: Any, arguments: dict[str, str]
             raise UserError(f"unknown variable '{name}'{suggest(name, known)}",
                             f"variables: {', '.join(known)} (scons -h)")
     jobs = str(env["jobs"])
-    if not jobs.isdigit() or int(jobs) < 1:
-        raise UserError(f"jobs={jobs}: must be a whole number of 1 or more", "e.g. jobs=2")
+    if not re.fullmatch(r"[0-9]{1,4}", jobs) or not 1 <= int(jobs) <= 1024:
+        raise UserError(f"jobs={jobs!r}: must be a whole number from 1 to 1024", "e.g. jobs=2")
     flags = []
     for name in _SWITCHES:
         value = str(env[name])
@@ -42,21 +48,91 @@ def _check_variables(variables: Any, env: Any, arguments: dict[str, str]
 
 
 def _report(e: KbuildError) -> int:
-    print(f"kbuild-py: {e.kind}: {e.one_line()}", file=sys.stderr)
+    print(f"kbuild-py: {e.kind}: {e.one_line()}", file=sys.stderr, flush=True)
     return e.exit_code
+
+
+class _Reported(Exception):
+    """A step failed and kbuild-py has said why; the exit code travels with it."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.exitstatus = code
 
 
 def _action(fn: Callable[[], object], label: str) -> Any:
     def run(target: Any, source: Any, env: Any) -> int:
-        try:
-            fn()
-        except KbuildError as e:
-            return _report(e)
+        from .cli import run as run_reported
+
+        code = run_reported(lambda: (fn(), 0)[1], _debug(), label, signals=False)
+        if code:
+            raise _Reported(code)
         return 0
 
     from SCons.Script import Action
 
     return Action(run, f"kbuild-py: {label}")
+
+
+def _interrupted_exit() -> None:
+    """SCons ends an interrupted build with 2; kbuild-py's code for it is 4."""
+    from . import interrupt
+
+    if interrupt.STOP.is_set():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(4)
+
+
+def _debug() -> bool:
+    return os.environ.get("KBUILD_PY_DEBUG", "").strip().lower() in ("1", "yes", "true", "on", "y")
+
+
+def _install_scons_hooks() -> None:
+    """A failed step's exit code becomes scons's, with no second error line; Ctrl-C and
+    SIGTERM reach the running step."""
+    import SCons.Script.Main as scons_main
+    from SCons.Taskmaster import Job
+
+    from . import interrupt
+
+    base = scons_main.BuildTask
+    if getattr(base, "_kbuild_py", False):
+        return
+
+    class BuildTask(base):  # type: ignore[misc, valid-type]
+        _kbuild_py = True
+
+        def failed(self) -> None:
+            exc = self.exc_info()[1]
+            wrapped = (getattr(exc, "exc_info", None) or (None, None))[1]
+            reported = next((e for e in (exc, wrapped) if isinstance(e, _Reported)), None)
+            if reported is None and interrupt.STOP.is_set():
+                reported = _Reported(4)  # the step has said so already, in one line
+            if reported is None:
+                super().failed()
+                return
+            import SCons.Errors
+
+            error = SCons.Errors.BuildError(node=self.node, errstr="reported",
+                                            status=reported.exitstatus,
+                                            exitstatus=reported.exitstatus)
+            self.exception = (reported, error, None)
+            self.do_failed(reported.exitstatus)
+            self.exc_clear()
+
+    scons_main.BuildTask = BuildTask
+    atexit.register(_interrupted_exit)
+    setup = Job.Jobs._setup_sig_handler
+
+    def chained_setup(jobs: Any) -> None:
+        import signal
+
+        setup(jobs)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, interrupt.chained(signal.getsignal(sig)))
+
+    Job.Jobs._setup_sig_handler = chained_setup
 
 
 def declare(arguments: dict[str, str], root: str) -> None:
@@ -68,6 +144,7 @@ def declare(arguments: dict[str, str], root: str) -> None:
         Default,
         Environment,
         Exit,
+        GetOption,
         Help,
         NoClean,
         Precious,
@@ -88,7 +165,7 @@ def declare(arguments: dict[str, str], root: str) -> None:
         step_tree,
         tree_identity,
     )
-    from .plan import make_plan
+    from .plan import make_plan, out_folder
     from .source import parse_source_arg
 
     variables = Variables(None, arguments)
@@ -109,16 +186,32 @@ def declare(arguments: dict[str, str], root: str) -> None:
          "out/<p>/dist/), boot (QEMU + LKDTM: out/<p>/boot/)\n\nVariables:\n"
          + variables.GenerateHelpText(env), append=False)
 
-    try:
+    _install_scons_hooks()
+    from .cli import run as run_reported
+
+    prepared: dict[str, Any] = {}
+
+    def prepare() -> int:
         jobs, strict, ccache = _check_variables(variables, env, arguments)
-        out = Path(root) / env["out"]
+        out_text = str(env["out"])
+        out = out_folder(out_text if not out_text.strip() or Path(out_text).is_absolute()
+                         else str(Path(root) / out_text))
         source = parse_source_arg(env["source"]) if env["source"] else None
-        plan = make_plan(env["profile"], out.resolve(), source, jobs, ccache=ccache,
+        plan = make_plan(env["profile"], out, source, jobs, ccache=ccache,
                          distcc_hosts=str(env["hosts"]))
-        src_id = tree_identity(plan)
-        digest = inputs_digest(plan)
-    except KbuildError as e:
-        Exit(_report(e))
+        prepared.update(jobs=jobs, strict=strict, out=out, plan=plan,
+                        src_id=tree_identity(plan), digest=inputs_digest(plan),
+                        secrets=secrets_digest(plan), boot=boot_inputs_digest())
+        if GetOption("clean"):
+            prepared["clean_lock"] = _hold_for_clean(plan)
+        out.mkdir(parents=True, exist_ok=True)
+        return 0
+
+    code = run_reported(prepare, _debug(), "scons", signals=False)
+    if code:
+        Exit(code)
+    jobs, strict, out, plan = (prepared[k] for k in ("jobs", "strict", "out", "plan"))
+    src_id, digest = prepared["src_id"], prepared["digest"]
     from SCons.Script import COMMAND_LINE_TARGETS
 
     for target in COMMAND_LINE_TARGETS:
@@ -127,7 +220,6 @@ def declare(arguments: dict[str, str], root: str) -> None:
 
             Exit(_report(UserError(f"unknown target '{target}'{suggest(target, list(TARGETS))}",
                                    f"targets: {', '.join(TARGETS)}")))
-    out.mkdir(parents=True, exist_ok=True)
     SConsignFile(str(out / ".sconsign"))
     paths = plan.paths
 
@@ -149,12 +241,12 @@ def declare(arguments: dict[str, str], root: str) -> None:
     build = env.Command(
         [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path),
          str(paths.profile / "binary-report.json")],
-        [config[0], Value(secrets_digest(plan)), Value(" ".join(plan.profile.dtbs))],
+        [config[0], Value(prepared["secrets"]), Value(" ".join(plan.profile.dtbs))],
         _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
     collect = env.Command(str(paths.dist / "manifest.json"), [build[0], build[2], config[1]],
                           _action(guarded(lambda: step_collect(plan, command)), "collect"))
     boot = env.Command(str(paths.boot / "boot-report.json"),
-                       [collect[0], Value(boot_inputs_digest())],
+                       [collect[0], Value(prepared["boot"])],
                        _action(guarded(lambda: step_boot(plan, strict=strict)), "boot + LKDTM"))
     Precious(tree, config, build, collect, boot)
     if plan.source.kind == "tree":
@@ -164,5 +256,25 @@ def declare(arguments: dict[str, str], root: str) -> None:
     Alias("collect", collect)
     Alias("boot", boot)
     Default(collect)
-    Clean(collect, [str(paths.profile)])
+    if _ours(plan):  # only a folder kbuild-py made for this profile is ever removed
+        Clean(collect, [str(paths.profile)])
     NoClean(str(out / "src"), str(out / "cache"))
+
+
+def _ours(plan: Any) -> bool:
+    try:
+        return bool(plan.paths.marker.read_text().strip() == plan.profile.name)
+    except OSError:
+        return False
+
+
+def _hold_for_clean(plan: Any) -> Any:
+    """scons -c takes the profile's lock (held until scons exits): a run in progress is never
+    cleaned under it."""
+    from .fsutil import exclusive_lock
+
+    if not plan.paths.profile.is_dir():
+        return None
+    held = exclusive_lock(plan.paths.lock, f"profile {plan.profile.name}")
+    held.__enter__()
+    return held
