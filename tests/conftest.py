@@ -64,7 +64,9 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the project's data folders, for tests that write profiles."""
     import shutil
 
-    for name in ("profiles", "toolchains", "arches", "patches"):
+    from kbuild_py.catalog import DATA_FOLDERS
+
+    for name in DATA_FOLDERS:
         if (REPO / name).is_dir():
             shutil.copytree(REPO / name, tmp_path / name)
     monkeypatch.setenv("KBUILD_PY_DATA", str(tmp_path))
@@ -99,7 +101,7 @@ def kbuild_base(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 @pytest.fixture(scope="session")
 def model_for():  # type: ignore[no-untyped-def]
     """A parsed KconfigModel per (tree, arch, toolchain), cached per session."""
-    from kbuild_py.kconfig import KconfigModel
+    from kbuild_py.kconfig.model import KconfigModel
     from kbuild_py.toolchain import detect, kconfig_environment, load_arch, load_toolchain
 
     models: dict[tuple[str, str, str], KconfigModel] = {}

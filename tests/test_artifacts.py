@@ -120,7 +120,8 @@ def secrets_digest_of(pem: Path) -> str:
 
 
 @pytest.mark.parametrize("name, content, says", [
-    ("vendor.pem", None, "cannot read it"),
+    ("vendor.pem", None, "no such file"),
+    ("fifo.pem", "FIFO", "not a regular file"),
     ("vendor.pem", "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n",
      "X.509 certificate"),
     ("my key.pem", "", "cannot carry"),
@@ -129,7 +130,9 @@ def secrets_digest_of(pem: Path) -> str:
 def test_a_bad_vendor_key_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       name: str, content: str | None, says: str) -> None:
     pem = tmp_path / name
-    if content is not None:
+    if content == "FIFO":
+        os.mkfifo(pem)
+    elif content is not None:
         pem.write_text(content)
     monkeypatch.setenv(MODULE_KEY_ENV, str(pem))
     with pytest.raises(UserError) as e:

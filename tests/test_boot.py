@@ -32,6 +32,7 @@ from kbuild_py.boot import (
     OptionValue,
     Verdict,
 )
+from kbuild_py.catalog import DATA_FOLDERS
 from kbuild_py.errors import InfraError, UserError
 from kbuild_py.plan import make_plan
 
@@ -360,7 +361,7 @@ def test_bad_input_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
                      r"profile=qemu-x86_64\)", missing.value.one_line())
 
     data = tmp_path / "data"
-    for name in ("profiles", "toolchains", "arches", "lkdtm"):
+    for name in DATA_FOLDERS:
         shutil.copytree(REPO / name, data / name)
     monkeypatch.setenv("KBUILD_PY_DATA", str(data))
     tests_yaml = data / "lkdtm" / "tests.yaml"

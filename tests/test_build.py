@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kbtest import REPO, TEST_OUT, kbuild_py
+from kbuild_py.catalog import DATA_FOLDERS
 
 OUT = str(TEST_OUT)
 
@@ -30,7 +31,7 @@ def test_failing_compile_is_one_line_and_leaves_dist_alone(tree612, tmp_path: Pa
     """A compiler that rejects the build: exit != 0, the failing line named, the previous
     dist/ untouched, no half-written files."""
     data = tmp_path / "data"
-    for name in ("profiles", "toolchains", "arches", "patches", "checks", "lkdtm"):
+    for name in DATA_FOLDERS:
         shutil.copytree(REPO / name, data / name)
     gcc = data / "toolchains" / "gcc.yaml"
     gcc.write_text(gcc.read_text().replace("make_vars: {",
@@ -59,7 +60,7 @@ def test_a_compiler_too_old_for_a_requested_option_fails_before_the_build(
     option and the compiler's shortfall (exit 1), Kbuild's own .config agrees, and nothing
     is built or collected."""
     data = tmp_path / "data"
-    for name in ("profiles", "toolchains", "arches", "patches", "checks", "lkdtm"):
+    for name in DATA_FOLDERS:
         shutil.copytree(REPO / name, data / name)
     android = (data / "profiles" / "android-arm64.yaml").read_text()
     (data / "profiles" / "android-clang14.yaml").write_text(
