@@ -11,6 +11,7 @@ from typing import Any
 
 from . import catalog
 from .errors import UserError
+from .status import Status
 
 PF_X, PF_W = 1, 2
 SHF_EXECINSTR = 4
@@ -131,7 +132,7 @@ def check_binary(vmlinux: Path, system_map: Path, arch: str,
         out.append(BinaryCheck("no-wx-segment", "ok", "RWX PT_LOAD holds only sections the "
                                f"kernel remaps or frees at boot: {exempt['why'].strip()}"))
     else:
-        out.append(BinaryCheck("no-wx-segment", "unmet", "writable+executable PT_LOAD holds "
+        out.append(BinaryCheck("no-wx-segment", Status.UNMET, "writable+executable PT_LOAD holds "
                                f"{', '.join(wx_unexplained[:6])}"))
 
     symbols = [line.split()[2] for line in system_map.read_text().splitlines()
@@ -139,17 +140,18 @@ def check_binary(vmlinux: Path, system_map: Path, arch: str,
     for marker in rules["markers"]:
         options = tuple(marker["options"])
         if marker.get("arch") and arch not in marker["arch"]:
-            out.append(BinaryCheck(marker["name"], "n/a", f"only on {', '.join(marker['arch'])}",
-                                   options))
+            out.append(BinaryCheck(marker["name"], Status.NOT_APPLICABLE,
+                                   f"only on {', '.join(marker['arch'])}", options))
             continue
         off = [o for o in options if config.get(o, "n") != "y"]
         if off:
-            out.append(BinaryCheck(marker["name"], "n/a", f"{', '.join(off)} not set", options))
+            out.append(BinaryCheck(marker["name"], Status.NOT_APPLICABLE,
+                                   f"{', '.join(off)} not set", options))
             continue
         instead = [o for o in marker.get("unless", []) if config.get(o, "n") == "y"]
         if instead:
-            out.append(BinaryCheck(marker["name"], "n/a", f"{', '.join(instead)} is set "
-                                   "instead", options))
+            out.append(BinaryCheck(marker["name"], Status.NOT_APPLICABLE,
+                                   f"{', '.join(instead)} is set instead", options))
             continue
         wanted = int(marker.get("min", 1))
         if "symbol" in marker:
@@ -160,7 +162,7 @@ def check_binary(vmlinux: Path, system_map: Path, arch: str,
             found = _count(elf, marker)
             what = (f"{marker.get('bytes') or marker.get('insn')}"
                     f"{'/' + marker['mask'] if 'mask' in marker else ''} in executable sections")
-        status = "ok" if found >= wanted else "unmet"
+        status = Status.OK if found >= wanted else Status.UNMET
         out.append(BinaryCheck(marker["name"], status,
                                f"{found} x {what} (need {wanted}): {marker['why']}", options))
     return out

@@ -79,6 +79,10 @@ def schema(name: str) -> dict[str, Any]:
     return data
 
 
+# Where each format is documented (the hint of a validation error); PROFILES.md otherwise.
+FORMAT_DOCS = {"lkdtm": "docs/BOOT.md"}
+
+
 def _dotted(path: list[str | int] | tuple[str | int, ...]) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
@@ -145,8 +149,9 @@ def _short(text: str) -> str:
 def validate(doc: Document, schema_name: str, what: str) -> None:
     """Check the format version first, then the whole document; report each error on one line."""
     data = doc.data
+    docs = FORMAT_DOCS.get(schema_name, "docs/PROFILES.md")
     if not isinstance(data, dict):
-        raise UserError(f"{doc.where()}: a {what} must be a YAML mapping", "see docs/PROFILES.md")
+        raise UserError(f"{doc.where()}: a {what} must be a YAML mapping", f"see {docs}")
     if data.get("schema_version") != 1:
         raise UserError(
             f"{doc.where(('schema_version',))}: schema_version must be 1, "
@@ -170,7 +175,7 @@ def validate(doc: Document, schema_name: str, what: str) -> None:
             path = path + [next((k for k in err.instance if k not in allowed), "?")]
         parts.append(f"{doc.where(tuple(path))}: {_dotted(path)}: {describe(err)}")
     more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
-    raise UserError("; ".join(parts) + more, f"see docs/PROFILES.md for the {what} format")
+    raise UserError("; ".join(parts) + more, f"see {docs} for the {what} format")
 
 
 def load_validated(path: Path, schema_name: str, what: str) -> Document:

@@ -37,9 +37,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     """Write the merged fragment, cmdline and sysctl files, without building."""
     from .configure import KconfigSource
     from .fsutil import atomic_write
-    from .pipeline import step_tree
     from .resolve import cmdline, fragment, resolve, sysctl_conf
     from .toolchain import detect
+    from .tree import step_tree
 
     plan = _plan(args)
     with _lock(plan):
@@ -61,7 +61,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from .pipeline import step_config, step_tree
+    from .pipeline import step_config
+    from .tree import step_tree
 
     plan = _plan(args)
     with _lock(plan):
@@ -71,7 +72,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .pipeline import step_build, step_collect, step_config, step_tree
+    from .pipeline import step_build, step_collect, step_config
+    from .tree import step_tree
 
     plan = _plan(args)
     with _lock(plan):
@@ -114,8 +116,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         from .source import parse_source_arg
 
         plan = make_plan(args.profile, out_folder(args.out), parse_source_arg(args.kernel))
-        from .pipeline import step_tree
         from .toolchain import detect
+        from .tree import step_tree
 
         tree = step_tree(plan)
         model = load_model(plan, tree, detect(plan.toolchain, plan.arch.name))
@@ -150,8 +152,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .configure import load_model
-    from .pipeline import load_tree
     from .toolchain import detect
+    from .tree import load_tree
 
     plan = _plan(args)
     if not plan.paths.config.is_file():

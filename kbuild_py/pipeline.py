@@ -7,49 +7,24 @@ left in out/<p>/stamps/. Used by both the CLI and the SConstruct.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import patches
+from . import boot
 from . import report as render
 from .build import Built, build, built_dtbs
 from .collect import collect
 from .configure import configure
-from .errors import RequirementsUnmet, UserError
+from .errors import RequirementsUnmet
 from .fsutil import atomic_write, exclusive_lock, sha256_text, sweep_partials, write_json
 from .plan import BuildPlan
-from .profile import SourcePin
 from .resolve import cmdline, sysctl_conf
-from .source import COMPLETE, HashCache, KernelTree, materialise
+from .status import Status
 from .toolchain import detect
+from .tree import load_tree
+from .ui import block, note
 from .verify import Report, verify
-
-
-def tree_identity(plan: BuildPlan) -> str:
-    """What the tree step depends on: the source pin and the content of the patch queues."""
-    src = source_identity(plan.source, plan.paths.root)
-    if plan.profile.patches:
-        src += "+" + patches.queues_digest(plan.profile.patches)
-    return src
-
-
-def source_identity(pin: SourcePin, out_root: Path) -> str:
-    """Cheap identity of the source for SCons signatures: no extraction, no full hash twice."""
-    if pin.kind == "url":
-        return f"sha256:{pin.sha256}"
-    if pin.kind == "tree":
-        return f"tree:{Path(pin.location).resolve()}"
-    tarball = Path(pin.location)
-    if not tarball.is_file():
-        raise UserError(f"source tarball {tarball}: no such file",
-                        "install it (apt-get install linux-source-6.12) or set source=")
-    sha = HashCache(out_root / "cache" / "hashes.json").sha256(tarball)
-    if pin.sha256 and sha != pin.sha256:
-        raise UserError(f"source tarball {tarball}: sha256 {sha} does not match the pin "
-                        f"{pin.sha256}", "update the pin if the new tarball is trusted")
-    return "sha256:" + sha
 
 
 def inputs_digest(plan: BuildPlan) -> str:
@@ -59,57 +34,6 @@ def inputs_digest(plan: BuildPlan) -> str:
     parts = [p.read_text() for p in input_files(plan)]
     parts.append(detect(plan.toolchain, plan.arch.name).key())
     return sha256_text("\n".join(parts))
-
-
-def patched(plan: BuildPlan, tree: KernelTree) -> KernelTree:
-    """The profile's patch queues applied to a copy of the owned tree (shared by profiles)."""
-    if not plan.profile.patches:
-        return tree
-    if not tree.owned:
-        raise UserError(
-            f"profile {plan.profile.name} has patch queues, but source {tree.path} is a local "
-            "tree, which kbuild-py never modifies",
-            "build from a tarball, or apply the queues to your tree yourself")
-    todo, skipped = patches.select(plan.profile.patches, tree.version)
-    for s in skipped:
-        print(f"patch   skipped {s.patch.label}: {s.reason} (this kernel is {tree.version_text})")
-    pid = patches.identity(todo)
-    dest = tree.path.parent / f"{tree.path.name}-{pid[:12]}"
-    with exclusive_lock(plan.paths.root / ".locks" / f"src-{dest.name}", "patched kernel tree",
-                        wait=True):
-        if not (dest / COMPLETE).is_file():
-            shutil.rmtree(dest, ignore_errors=True)
-            patches.apply(tree.path, dest, todo, skipped)
-            for p in todo:
-                print(f"patch   applied {p.label}")
-    return KernelTree(dest, tree.version, tree.version_text, f"{tree.identity}+{pid}",
-                      owned=True)
-
-
-def step_tree(plan: BuildPlan) -> KernelTree:
-    detect(plan.toolchain, plan.arch.name)  # a missing compiler is reported before any work
-    tree = patched(plan, materialise(plan.source, plan.paths.root))
-    write_json(plan.paths.stamps / "tree.json",
-               {"path": str(tree.path), "version": list(tree.version),
-                "version_text": tree.version_text, "identity": tree.identity,
-                "owned": tree.owned})
-    return tree
-
-
-def load_tree(plan: BuildPlan) -> KernelTree:
-    """The tree the tree step recorded, if the record still describes this plan's source (an
-    owned tree in out/src/, or the user's tree itself); else the tree step runs again."""
-    stamp = plan.paths.stamps / "tree.json"
-    try:
-        d = json.loads(stamp.read_text())
-        tree = KernelTree(Path(d["path"]), tuple(d["version"]), d["version_text"],
-                          d["identity"], bool(d["owned"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return step_tree(plan)
-    expected = (plan.paths.root / "src").resolve() if tree.owned else None
-    ok = (tree.path.parent.resolve() == expected if tree.owned
-          else plan.source.kind == "tree" and tree.path == Path(plan.source.location))
-    return tree if ok and (tree.path / "Makefile").is_file() else step_tree(plan)
 
 
 def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
@@ -125,7 +49,7 @@ def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
                     config=str(plan.paths.config),
                     mismatches=[m.__dict__ for m in configured.mismatches])
     render.write_all(result, plan.paths.profile)
-    print(render.text(result), end="")
+    block(render.text(result))
     if strict and result.failed:
         raise RequirementsUnmet(
             f"profile {plan.profile.name}: {len(result.failed)} required option(s) did not "
@@ -149,13 +73,13 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
                {"schema": "kbuild-py/binary-report/1", "profile": plan.profile.name,
                 "vmlinux": str(built.vmlinux), "checks": [c.to_dict() for c in checks]})
     for c in checks:
-        print(f"binary  {c.status:5} {c.name}: {c.detail}")
+        note(f"binary  {c.status:5} {c.name}: {c.detail}")
     # What collect ships, by content: a build that changed anything makes collect run again.
     write_json(plan.paths.stamps / "build.json",
                {"image": str(built.image), "argv": list(built.argv), "ccache": built.ccache,
                 "seed": built.seed, "distcc": built.distcc, "modules": built.modules,
                 "signing_key": built.signing_key, "fingerprint": fingerprint(plan, built)})
-    unmet = [c for c in checks if c.status == "unmet"]
+    unmet = [c for c in checks if c.status == Status.UNMET]
     if strict and unmet:
         raise RequirementsUnmet(
             f"profile {plan.profile.name}: the built vmlinux lacks "
@@ -205,20 +129,18 @@ def boot_inputs_digest() -> str:
 def step_boot(plan: BuildPlan, *, tests: list[str] | None = None, extra_cmdline: str = "",
               timeout: float = 30, strict: bool = True) -> None:
     """Boot the built kernel once per LKDTM test; fail when a claimed protection is not seen."""
-    from . import boot
-
     result = boot.run_suite(plan, tests=tests, jobs=plan.jobs, extra_cmdline=extra_cmdline,
                             timeout=timeout)
-    boot.write_reports(result, plan.paths.boot)
-    print(boot.text(result), end="")
+    render.write_boot_reports(result, plan.paths.boot)
+    block(render.boot_text(result))
     defaults = boot.run_default_checks(plan, timeout=timeout) if not extra_cmdline else []
     write_json(plan.paths.boot / "defaults-report.json",
                {"schema": "kbuild-py/defaults-report/1", "profile": plan.profile.name,
                 "checks": [d.to_dict() for d in defaults]})
     for d in defaults:
-        print(f"default {d.status:5} {d.path} = {d.observed} (wanted {d.expected}, "
+        note(f"default {d.status:5} {d.path} = {d.observed} (wanted {d.expected}, "
               f"{d.option}): {d.why}")
-    unmet = [d for d in defaults if d.status == "unmet"]
+    unmet = [d for d in defaults if d.status == Status.UNMET]
     if strict and unmet:
         raise RequirementsUnmet(
             f"profile {plan.profile.name}: built-in default not in force at run time: "

@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .fsutil import atomic_write
-from .verify import NOT_APPLICABLE, UNMET, WAIVED, Report
+from .verdict import INCONCLUSIVE, NOT_PROTECTED, PROTECTED, BootReport
+from .verify import NOT_APPLICABLE, OK, UNMET, WAIVED, Report
 
 
 def text(report: Report, *, verbose: bool = False) -> str:
@@ -23,7 +24,7 @@ def text(report: Report, *, verbose: bool = False) -> str:
     width = max((len(ch.symbol) for ch in report.checks), default=10)
     lines.append(f"{'STATUS':7} {'SYMBOL':{width}}  {'REQUESTED':12} {'FINAL':12} NOTE")
     for ch in report.checks:
-        if ch.status == "ok" and not verbose:
+        if ch.status == OK and not verbose:
             continue
         status = ch.status.upper() if ch.status == UNMET else ch.status
         if ch.status == UNMET and ch.requirement.severity != "required":
@@ -50,7 +51,7 @@ def junit(report: Report) -> str:
     suite = ET.Element("testsuite", name=f"kbuild-py.{report.profile}",
                        tests=str(len(report.checks)),
                        failures=str(len(report.failed)),
-                       skipped=str(sum(1 for c in report.checks if c.status != "ok"
+                       skipped=str(sum(1 for c in report.checks if c.status != OK
                                        and not c.fails)))
     for ch in report.checks:
         case = ET.SubElement(suite, "testcase", classname=f"{report.profile}.config",
@@ -59,7 +60,7 @@ def junit(report: Report) -> str:
             f = ET.SubElement(case, "failure", message=f"requested {ch.requirement.wanted()}, "
                               f"got {ch.final or 'not set'}")
             f.text = ch.explanation.summary if ch.explanation else ch.note
-        elif ch.status != "ok":
+        elif ch.status != OK:
             ET.SubElement(case, "skipped", message=f"{ch.status}: {ch.note}")
     suites = ET.Element("testsuites")
     suites.append(suite)
@@ -70,3 +71,74 @@ def write_all(report: Report, folder: Path, stem: str = "report") -> None:
     atomic_write(folder / f"{stem}.json", json.dumps(report.to_dict(), indent=2) + "\n")
     atomic_write(folder / f"{stem}.txt", text(report, verbose=True))
     atomic_write(folder / f"{stem}.xml", junit(report))
+
+
+# --------------------------------------------------------------------------- boot reports
+
+
+def boot_text(report: BootReport) -> str:
+    c = report.counts()
+    booted = [v for v in report.verdicts if v.seconds > 0]
+    lines = [
+        f"boot tests of profile {report.profile}: kernel {report.kernel} {report.arch}",
+        f"image: {report.image}",
+        f"cmdline: {report.cmdline}",
+        f"{c[PROTECTED]} protected, {c[NOT_PROTECTED]} NOT protected, {c[INCONCLUSIVE]} "
+        f"inconclusive, {c[NOT_APPLICABLE]} n/a; {len(report.failed)} claimed protection(s) "
+        f"not observed",
+        f"{len(booted)} boots, {report.jobs} at a time, {report.seconds:.1f} s"
+        + (f" (slowest {max(v.seconds for v in booted):.1f} s)" if booted else ""),
+        *[f"note: {n}" for n in report.notes],
+        "",
+    ]
+    width = max((len(v.test) for v in report.verdicts), default=10)
+    lines.append(f"{'VERDICT':18} {'TEST':{width}} {'TIME':>5}  OPTIONS / REASON")
+    for v in report.verdicts:
+        mark = "FAIL " if v.fails else ""
+        secs = f"{v.seconds:4.1f}s" if v.seconds else "    -"
+        opts = ", ".join(o.text() for o in v.options) or "always on"
+        lines.append(f"{mark + v.verdict:18} {v.test:{width}} {secs:>5}  {opts}")
+        lines.append(f"{'':18} {'':{width}} {'':>5}  {v.reason}")
+    if report.failed:
+        lines.append("")
+        lines.append("claimed by the profile but not observed:")
+        for v in report.failed:
+            lines.append(f"  {v.test}: {v.verdict}: {v.reason} (log: {v.log})")
+    return "\n".join(lines) + "\n"
+
+
+def boot_junit(report: BootReport) -> str:
+    suite = ET.Element(
+        "testsuite", name=f"kbuild-py.{report.profile}.boot", tests=str(len(report.verdicts)),
+        failures=str(sum(1 for v in report.failed if v.verdict == NOT_PROTECTED)),
+        errors=str(sum(1 for v in report.failed if v.verdict == INCONCLUSIVE)),
+        skipped=str(sum(1 for v in report.verdicts if not v.fails and v.verdict != PROTECTED)),
+        time=f"{report.seconds:.2f}")
+    for v in report.verdicts:
+        case = ET.SubElement(suite, "testcase", classname=f"{report.profile}.lkdtm",
+                             name=v.test, time=f"{v.seconds:.2f}")
+        opts = ", ".join(o.text() for o in v.options) or "always on"
+        if v.fails and v.verdict == NOT_PROTECTED:
+            f = ET.SubElement(case, "failure", message=f"NOT protected ({opts})")
+            f.text = f"{v.reason}\nlog: {v.log}"
+        elif v.fails:
+            e = ET.SubElement(case, "error", message=f"inconclusive ({opts})")
+            e.text = f"{v.reason}\nlog: {v.log}"
+        elif v.verdict != PROTECTED:
+            ET.SubElement(case, "skipped", message=f"{v.verdict}: {v.reason}")
+        if v.verdict == PROTECTED:
+            out = ET.SubElement(case, "system-out")
+            out.text = f"{opts}: {v.evidence}"
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write_boot_reports(report: BootReport, folder: Path, stem: str = "boot-report"
+                       ) -> list[Path]:
+    """boot-report.{txt,json,xml} in ``folder``; returns their paths."""
+    paths = [folder / f"{stem}.{ext}" for ext in ("txt", "json", "xml")]
+    atomic_write(paths[0], boot_text(report))
+    atomic_write(paths[1], json.dumps(report.to_dict(), indent=2) + "\n")
+    atomic_write(paths[2], boot_junit(report))
+    return paths

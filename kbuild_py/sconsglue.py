@@ -162,11 +162,10 @@ def declare(arguments: dict[str, str], root: str) -> None:
         step_build,
         step_collect,
         step_config,
-        step_tree,
-        tree_identity,
     )
     from .plan import make_plan, out_folder
     from .source import parse_source_arg
+    from .tree import step_tree, tree_identity
 
     variables = Variables(None, arguments)
     variables.Add("profile", "profile name (profiles/<name>.yaml) or path to a YAML file",

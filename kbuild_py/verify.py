@@ -9,8 +9,9 @@ from typing import Any
 from .kconfig.results import Explanation
 from .profile import Profile, Requirement, Waiver
 from .resolve import Resolved
+from .status import Status
 
-OK, UNMET, WAIVED, NOT_APPLICABLE = "ok", "unmet", "waived", "n/a"
+OK, UNMET, WAIVED, NOT_APPLICABLE = Status.OK, Status.UNMET, Status.WAIVED, Status.NOT_APPLICABLE
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Report:
     mismatches: list[dict[str, str]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        out = {OK: 0, UNMET: 0, WAIVED: 0, NOT_APPLICABLE: 0}
+        out: dict[str, int] = {OK: 0, UNMET: 0, WAIVED: 0, NOT_APPLICABLE: 0}
         for c in self.checks:
             out[c.status] += 1
         return out

@@ -21,8 +21,13 @@ from pathlib import Path
 import pytest
 
 from kbtest import REPO, TEST_OUT
-from kbuild_py import boot
-from kbuild_py.boot import (
+from kbuild_py import boot, initramfs, verdict
+from kbuild_py import report as render
+from kbuild_py.catalog import DATA_FOLDERS
+from kbuild_py.errors import InfraError, UserError
+from kbuild_py.lkdtm import load_expectations
+from kbuild_py.plan import make_plan
+from kbuild_py.verdict import (
     INCONCLUSIVE,
     NOT_APPLICABLE,
     NOT_PROTECTED,
@@ -32,9 +37,6 @@ from kbuild_py.boot import (
     OptionValue,
     Verdict,
 )
-from kbuild_py.catalog import DATA_FOLDERS
-from kbuild_py.errors import InfraError, UserError
-from kbuild_py.plan import make_plan
 
 OUT = TEST_OUT.relative_to(REPO)
 
@@ -76,7 +78,7 @@ def built(profile: str) -> Path:
 
 
 def _table(report: BootReport) -> str:
-    return boot.text(report)
+    return render.boot_text(report)
 
 
 @pytest.mark.kernel
@@ -86,7 +88,7 @@ def test_suite_proves_the_claimed_protections(tree612, profile: str) -> None:  #
     folder = built(profile)
     plan = make_plan(profile, TEST_OUT)
     report = boot.run_suite(plan, jobs=2)
-    written = boot.write_reports(report, folder / "boot")
+    written = render.write_boot_reports(report, folder / "boot")
     table = _table(report)
 
     assert not report.failed, table
@@ -138,7 +140,7 @@ def test_negative_control_is_reported(tree612, profile: str) -> None:  # type: i
     plan = make_plan(profile, TEST_OUT)
     report = boot.run_suite(plan, tests=list(NEGATIVE_CONTROL.values()), jobs=2,
                             extra_cmdline=" ".join(NEGATIVE_CONTROL))
-    written = boot.write_reports(report, folder / "boot", stem="boot-report-negative")
+    written = render.write_boot_reports(report, folder / "boot", stem="boot-report-negative")
     table = _table(report)
     for param, name in NEGATIVE_CONTROL.items():
         v = report.verdict(name)
@@ -163,7 +165,7 @@ def test_expectations_match_the_612_sources(tree612) -> None:  # type: ignore[no
     crashtypes = set(re.findall(r"CRASHTYPE\((\w+)\)", "".join(
         p.read_text() for p in (tree612.path / "drivers/misc/lkdtm").glob("*.c"))))
     for arch in ("x86_64", "arm64"):
-        exp = boot.load_expectations(arch)
+        exp = load_expectations(arch)
         assert exp.kernel == "6.12"
         missing = [name for name in listed if name not in exp.tests]
         assert not missing, missing
@@ -193,7 +195,7 @@ def _parse_newc(data: bytes) -> dict[str, tuple[int, tuple[int, int], bytes]]:
 
 
 def test_cpio_newc_layout() -> None:
-    archive = boot.cpio_newc(b"\x7fELF-init")
+    archive = initramfs.cpio_newc(b"\x7fELF-init")
     entries = _parse_newc(archive)
     assert list(entries) == ["dev", "dev/console", "dev/kmsg", "debug", "init"]
     assert entries["init"] == (0o100755, (0, 0), b"\x7fELF-init")
@@ -201,20 +203,20 @@ def test_cpio_newc_layout() -> None:
     assert entries["dev/kmsg"][1] == (1, 11)
     assert entries["debug"][0] & 0o170000 == 0o040000
     assert len(archive) % 4 == 0
-    assert boot.cpio_newc(b"x") == boot.cpio_newc(b"x"), "deterministic"
+    assert initramfs.cpio_newc(b"x") == initramfs.cpio_newc(b"x"), "deterministic"
 
 
 def test_initramfs_is_cached_by_content(tmp_path: Path) -> None:
     plan = make_plan("qemu-x86_64", tmp_path)
     init = tmp_path / "init"
     init.write_bytes(b"one")
-    first = boot.build_initramfs(plan, init)
+    first = initramfs.build_initramfs(plan, init)
     assert first.parent == tmp_path / "qemu-x86_64" / "boot"
     assert _parse_newc(gzip.decompress(first.read_bytes()))["init"][2] == b"one"
     mtime = first.stat().st_mtime_ns
-    assert boot.build_initramfs(plan, init) == first and first.stat().st_mtime_ns == mtime
+    assert initramfs.build_initramfs(plan, init) == first and first.stat().st_mtime_ns == mtime
     init.write_bytes(b"two")
-    assert boot.build_initramfs(plan, init) != first
+    assert initramfs.build_initramfs(plan, init) != first
 
 
 CONSOLE_HEAD = ("Linux version 6.12\nlkdtm: No crash points registered\n"
@@ -223,8 +225,8 @@ CONSOLE_HEAD = ("Linux version 6.12\nlkdtm: No crash points registered\n"
 
 def _judge(name: str, console: str, *, arch: str = "x86_64", timed_out: bool = False) -> tuple[
         str, str, str, str]:
-    test = boot.load_expectations(arch).tests[name]
-    return boot.judge(test, Boot(console, 1.0, timed_out, None if timed_out else 0), 30)
+    test = load_expectations(arch).tests[name]
+    return verdict.judge(test, Boot(console, 1.0, timed_out, None if timed_out else 0), 30)
 
 
 def test_judge_protected_needs_the_protections_own_message() -> None:
@@ -342,7 +344,7 @@ def test_missing_compiler_names_the_package(tmp_path: Path,
     try:
         plan = make_plan("qemu-arm64", tmp_path)
         with pytest.raises(InfraError) as e:
-            boot.build_init(plan)
+            initramfs.build_init(plan)
         assert "aarch64-linux-gnu-gcc not found" in e.value.one_line()
         assert "apt-get install gcc-aarch64-linux-gnu" in e.value.one_line()
     finally:
@@ -369,11 +371,11 @@ def test_bad_input_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     tests_yaml.write_text(text.replace("outcome: panic", "outcome: crash", 1))
     line = text[:text.index("outcome: panic")].count("\n") + 1
     with pytest.raises(UserError) as e:
-        boot.load_expectations("x86_64")
+        load_expectations("x86_64")
     assert f"lkdtm/tests.yaml:{line}: tests.CORRUPT_STACK.outcome: must be one of" in str(e.value)
     tests_yaml.write_text(text.replace("'pinned CR4 bits changed: '", "'pinned CR4 (bits'"))
     with pytest.raises(UserError, match=r"tests.yaml:\d+: bad regex 'pinned CR4 \(bits'"):
-        boot.load_expectations("x86_64")
+        load_expectations("x86_64")
 
 
 def test_reports_render_every_verdict(tmp_path: Path) -> None:
@@ -389,7 +391,7 @@ def test_reports_render_every_verdict(tmp_path: Path) -> None:
                             Verdict("D", "d", NOT_APPLICABLE, "not claimed", (), False,
                                     "killed")])
     assert [v.test for v in report.failed] == ["B", "C"]
-    txt, js, xml = boot.write_reports(report, tmp_path)
+    txt, js, xml = render.write_boot_reports(report, tmp_path)
     assert "FAIL NOT protected" in txt.read_text() and "FAIL inconclusive" in txt.read_text()
     data = json.loads(js.read_text())
     assert data["passed"] is False and data["counts"] == {

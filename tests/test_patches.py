@@ -138,7 +138,7 @@ def test_unknown_queue(data_root: Path) -> None:
 
 
 def test_local_tree_is_never_patched(tmp_path: Path, data_root: Path) -> None:
-    from kbuild_py.pipeline import patched
+    from kbuild_py.tree import patched
 
     vendor = data_root / "profiles" / "vendor.yaml"
     vendor.write_text("schema_version: 1\nname: vendor\nextends: [qemu-x86_64]\n"

@@ -207,8 +207,8 @@ def test_every_kspp_cmdline_and_sysctl_recommendation_is_set_or_waived(name: str
 
 def tree_for(name: str, tree):  # type: ignore[no-untyped-def]
     """The tree the profile is built from: its patch queues applied (symbols they add exist)."""
-    from kbuild_py.pipeline import patched
     from kbuild_py.plan import make_plan
+    from kbuild_py.tree import patched
 
     return patched(make_plan(name, TEST_OUT), tree)
 

@@ -11,12 +11,12 @@ and a gate for another compiler family names the family.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import kconfiglib
 
 from .results import Blocker, Explanation
+from .terms import TRI, literal, term_causes
 
 
 def _is_threshold(needed: str) -> bool:
@@ -47,12 +47,9 @@ def _cause(root: Blocker, probe: str) -> str:
     return f"{root.symbol}={root.value}, from {root.source}"
 
 
-_TRI = {0: "n", 1: "m", 2: "y"}
-
-
 def _val(sym: Any) -> str:
     if sym.type in (kconfiglib.BOOL, kconfiglib.TRISTATE):
-        return _TRI[sym.tri_value]
+        return TRI[sym.tri_value]
     return str(sym.str_value)
 
 
@@ -65,7 +62,7 @@ def _loc(sym: Any) -> str:
 
 def _expr(e: Any) -> str:
     def sc(item: Any) -> str:
-        if _literal(item):
+        if literal(item):
             return str(item.name)
         if isinstance(item, kconfiglib.Symbol):
             return f"{item.name}[={_val(item)}]"
@@ -74,22 +71,11 @@ def _expr(e: Any) -> str:
     return str(kconfiglib.expr_str(e, sc))
 
 
-_NUMBER = re.compile(r"-?(0[xX][0-9a-fA-F]+|[0-9]+)")
-
-
-def _literal(item: Any) -> bool:
-    """A constant in an expression: y/n/m, a quoted string, or a number (kconfiglib keeps a bare
-    number as an undefined symbol named by its value, not as a constant)."""
-    if not isinstance(item, kconfiglib.Symbol):
-        return False
-    return bool(item.is_constant or (not item.nodes and _NUMBER.fullmatch(item.name)))
-
-
 def _is_probe(sym: Any) -> bool:
     """A promptless symbol whose defaults are constants: a $(shell)/$(cc-option) result."""
     if any(n.prompt for n in sym.nodes) or not sym.defaults:
         return False
-    return all(_literal(d) for d, _ in sym.defaults) and _probe(sym) is not None
+    return all(literal(d) for d, _ in sym.defaults) and _probe(sym) is not None
 
 
 def _definition(node: Any) -> list[str]:
@@ -246,7 +232,7 @@ class Explainer:
         """A promptless symbol on because its active default follows other symbols."""
         for default, cond in sym.defaults:
             if kconfiglib.expr_value(cond) and kconfiglib.expr_value(default) and \
-                    not _literal(default):
+                    not literal(default):
                 self._add(chain, sym, "n", "promptless",
                           f"{sym.name} has no prompt and follows {_expr(default)}", depth)
                 for item in kconfiglib.expr_items(default):
@@ -299,7 +285,7 @@ class Explainer:
                                f"{_expr(default)} only if {_expr(cond)}")
                 return
             if kconfiglib.expr_value(cond) >= need and kconfiglib.expr_value(default) < need \
-                    and not _literal(default):
+                    and not literal(default):
                 self._why_expr(default, need, depth, chain, seen,
                                f"{sym.name} has no prompt and follows {_expr(default)}")
                 return
@@ -363,7 +349,7 @@ class Explainer:
         """Find the terms of a dependency expression that keep it below ``need``."""
         terms = kconfiglib.split_expr(expr, kconfiglib.AND)
         blocking = [t for t in terms if kconfiglib.expr_value(t) < need]
-        if owner is not None and any(_literal(t) for t in blocking):
+        if owner is not None and any(literal(t) for t in blocking):
             probe = _probe_line(owner)
             chain.append(Blocker(owner.name, _val(owner), "y", "toolchain", _loc(owner),
                                  f"{owner.name} depends on a compiler probe that failed for this "
@@ -374,8 +360,8 @@ class Explainer:
                 self._why_expr(term.direct_dep, need, depth, chain, seen,
                                f"choice '{_prompt(term)}' depends on {_expr(term.direct_dep)}")
                 continue
-            for sub, want in _term_causes(term, need):
-                if _literal(sub):
+            for sub, want in term_causes(term, need):
+                if literal(sub):
                     continue
                 if first:
                     self._add(chain, sub, want, "depends", f"{detail}: {sub.name}={_val(sub)}"
@@ -385,94 +371,6 @@ class Explainer:
                     self._add(chain, sub, want, "depends", f"also {sub.name}={_val(sub)}, "
                               f"{want} needed", depth)
                 self._why(sub, want, depth + 1, chain, seen)
-
-
-
-def _term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
-    """Symbols in a failing term and the value each should have."""
-    if isinstance(term, kconfiglib.Symbol):
-        return [(term, "y" if need == 2 else "m")]
-    if isinstance(term, tuple):
-        op = term[0]
-        if op is kconfiglib.NOT and isinstance(term[1], kconfiglib.Symbol):
-            return [(term[1], "n")]
-        if op is kconfiglib.NOT:  # !(CC_IS_CLANG && CLANG_VERSION < 190103)
-            negated = _negated(term[1])
-            return _term_causes(negated, need) if negated is not None else []
-        if op is kconfiglib.OR:
-            # One alternative is enough to name: the one closest to holding, and of those a
-            # comparison (a version gate), which says most.
-            alternatives = kconfiglib.split_expr(term, kconfiglib.OR)
-            alternatives.sort(key=lambda t: (_failing(t, need), not _compares(t)))
-            for t in alternatives:
-                causes = _term_causes(t, need)
-                if causes:
-                    return causes[:1]
-            return []
-        if op is kconfiglib.AND:
-            out = []
-            for t in kconfiglib.split_expr(term, kconfiglib.AND):
-                if kconfiglib.expr_value(t) < need:
-                    out.extend(_term_causes(t, need))
-            return out
-        if op in (kconfiglib.EQUAL, kconfiglib.UNEQUAL) and isinstance(term[1], kconfiglib.Symbol):
-            want = term[2].str_value if op is kconfiglib.EQUAL else f"not {term[2].str_value}"
-            return [(term[1], want)]
-        if op in _ORDER:  # CLANG_VERSION >= 150000, or 150000 <= CLANG_VERSION
-            left, right = term[1], term[2]
-            if _literal(left) and not _literal(right):
-                left, right, op = right, left, _ORDER[op]
-            if _literal(left):
-                return []
-            if _literal(right):
-                return [(left, f"{kconfiglib.REL_TO_STR[op]} {right.str_value}")]
-            if left.orig_type in (kconfiglib.BOOL, kconfiglib.TRISTATE):  # TCG_TPM >= TRUSTED_KEYS
-                step = {kconfiglib.GREATER: 1, kconfiglib.LESS: -1}.get(op, 0)
-                return [(left, _TRI[min(2, max(0, right.tri_value + step))])]
-            return [(left, f"{kconfiglib.REL_TO_STR[op]} {right.name} (={right.str_value})")]
-    return []
-
-
-def _failing(e: Any, need: int) -> int:
-    """How many terms of an AND fall short of ``need``."""
-    return sum(kconfiglib.expr_value(t) < need for t in kconfiglib.split_expr(e, kconfiglib.AND))
-
-
-def _compares(e: Any) -> bool:
-    """Whether an expression holds an order comparison."""
-    return isinstance(e, tuple) and (e[0] in _ORDER or any(_compares(x) for x in e[1:]))
-
-
-# Each comparison's negation (!(a < b) is a >= b).
-_NEGATION = {kconfiglib.EQUAL: kconfiglib.UNEQUAL, kconfiglib.UNEQUAL: kconfiglib.EQUAL,
-             kconfiglib.LESS: kconfiglib.GREATER_EQUAL, kconfiglib.GREATER_EQUAL: kconfiglib.LESS,
-             kconfiglib.GREATER: kconfiglib.LESS_EQUAL, kconfiglib.LESS_EQUAL: kconfiglib.GREATER}
-
-
-def _negated(e: Any) -> Any:
-    """!e with the negation pushed inwards (De Morgan holds in Kconfig's three-valued logic),
-    or None where it cannot go further."""
-    if isinstance(e, kconfiglib.Symbol):
-        return (kconfiglib.NOT, e)
-    if not isinstance(e, tuple):  # a choice
-        return None
-    op = e[0]
-    if op is kconfiglib.NOT:
-        return e[1]
-    if op in (kconfiglib.AND, kconfiglib.OR):
-        a, b = _negated(e[1]), _negated(e[2])
-        if a is None or b is None:
-            return None
-        return (kconfiglib.OR if op is kconfiglib.AND else kconfiglib.AND, a, b)
-    if op in _NEGATION:
-        return (_NEGATION[op], e[1], e[2])
-    return None
-
-
-# The order comparisons, each with its mirror image (a < b is b > a).
-_ORDER = {kconfiglib.LESS: kconfiglib.GREATER, kconfiglib.GREATER: kconfiglib.LESS,
-          kconfiglib.LESS_EQUAL: kconfiglib.GREATER_EQUAL,
-          kconfiglib.GREATER_EQUAL: kconfiglib.LESS_EQUAL}
 
 
 def _selectors(sym: Any) -> list[Any]:
