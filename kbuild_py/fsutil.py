@@ -34,6 +34,15 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def code_digest(folder: Path, suffixes: tuple[str, ...] = (".py", ".json")) -> str:
+    """sha256 over the code and schemas under ``folder`` (names and contents, in order)."""
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.suffix in suffixes and "__pycache__" not in path.parts and path.is_file():
+            h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def atomic_write(path: Path, data: str | bytes, *, only_if_changed: bool = True) -> bool:
     """Write via a temp file in the same folder and rename. Returns True when the file changed.
 

@@ -154,6 +154,7 @@ def declare(arguments: dict[str, str], root: str) -> None:
     )
 
     from .build import secrets_digest
+    from .fsutil import code_digest
     from .pipeline import (
         boot_inputs_digest,
         inputs_digest,
@@ -200,7 +201,8 @@ def declare(arguments: dict[str, str], root: str) -> None:
                          distcc_hosts=str(env["hosts"]))
         prepared.update(jobs=jobs, strict=strict, out=out, plan=plan,
                         src_id=tree_identity(plan), digest=inputs_digest(plan),
-                        secrets=secrets_digest(plan), boot=boot_inputs_digest())
+                        secrets=secrets_digest(plan), boot=boot_inputs_digest(),
+                        code=code_digest(Path(__file__).resolve().parent))
         if GetOption("clean"):
             prepared["clean_lock"] = _hold_for_clean(plan)
         out.mkdir(parents=True, exist_ok=True)
@@ -231,21 +233,25 @@ def declare(arguments: dict[str, str], root: str) -> None:
                 return fn()
         return run
 
+    # kbuild-py's own code is an input of every step after the tree: an upgrade redoes them
+    # (Kbuild itself decides what a build step has left to compile).
+    code = Value(prepared["code"])
     tree = env.Command(str(paths.stamps / "tree.json"), [Value(src_id)],
                        _action(guarded(lambda: step_tree(plan)), "tree"))
     config = env.Command(
         [str(paths.config), str(paths.profile / "report.json")],
-        [tree[0], Value(digest), Value(str(strict))],
+        [tree[0], Value(digest), Value(str(strict)), code],
         _action(guarded(lambda: step_config(plan, strict=strict)), "configure + verify"))
     build = env.Command(
         [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path),
          str(paths.profile / "binary-report.json")],
-        [config[0], Value(prepared["secrets"]), Value(" ".join(plan.profile.dtbs))],
+        [config[0], Value(prepared["secrets"]), Value(" ".join(plan.profile.dtbs)), code],
         _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
-    collect = env.Command(str(paths.dist / "manifest.json"), [build[0], build[2], config[1]],
+    collect = env.Command(str(paths.dist / "manifest.json"),
+                          [build[0], build[2], config[1], code],
                           _action(guarded(lambda: step_collect(plan, command)), "collect"))
     boot = env.Command(str(paths.boot / "boot-report.json"),
-                       [collect[0], Value(prepared["boot"])],
+                       [collect[0], Value(prepared["boot"]), code],
                        _action(guarded(lambda: step_boot(plan, strict=strict)), "boot + LKDTM"))
     Precious(tree, config, build, collect, boot)
     if plan.source.kind == "tree":

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import kconfiglib
 
 from ..errors import InfraError, UserError
-from ..fsutil import in_thread
+from ..fsutil import code_digest, in_thread
 from ..signed import Signer
 from . import compat, dotconfig
 from .explain import Explainer, _loc, _val
@@ -199,18 +199,10 @@ def _deep(fn: Callable[[], T]) -> T:
         sys.setrecursionlimit(old_limit)
 
 
-def code_digest() -> str:
-    """sha256 over this package's code: a changed adapter parses, predicts and explains anew."""
-    h = hashlib.sha256()
-    for path in sorted(PACKAGE.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
 def cache_key(parts: list[str]) -> str:
     """Key of a cached result: the caller's parts plus kconfiglib's and this package's code."""
     kversion = ".".join(map(str, getattr(kconfiglib, "VERSION", ())))
-    material = "\n".join([*parts, kversion, code_digest(), sys.version])
+    material = "\n".join([*parts, kversion, code_digest(PACKAGE), sys.version])
     return hashlib.sha256(material.encode()).hexdigest()
 
 
