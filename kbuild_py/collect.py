@@ -23,7 +23,7 @@ from .toolchain import ToolchainIdentity
 
 
 def input_files(plan: BuildPlan) -> list[Path]:
-    return [*plan.profile.files, catalog.folder("toolchains") / f"{plan.toolchain.name}.yaml",
+    return [*plan.profile.files, *plan.toolchain.files,
             catalog.folder("arches") / f"{plan.arch.name}.yaml"]
 
 

@@ -8,10 +8,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 from . import catalog
 from .errors import InfraError, UserError
 from .profile import parse_version
+from .yamlio import Document
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Toolchain:
     min_version: str = "0"
     seed_flags: str = ""  # appended to KCFLAGS, {seed} expanded
     packages: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    files: tuple[Path, ...] = ()  # the file and the templates it extends: its inputs
 
     def expand(self, text: str, arch: Arch) -> str:
         return text.replace("{clang_target}", arch.clang_target)
@@ -65,11 +69,18 @@ def load_arch(name: str) -> Arch:
                 dts=data.get("dts", ""), qemu=data.get("qemu", {}))
 
 
+# Placeholders filled in later, per arch or per build (not by a toolchain's vars).
+LATE_PLACEHOLDERS = frozenset({"clang_target", "seed"})
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z_]*)\}")
+MAX_EXTENDS = 8
+
+
 def load_toolchain(name: str) -> Toolchain:
-    path = catalog.find("toolchains", name, "toolchain")
-    doc = catalog.load_validated(path, "toolchain", "toolchain")
-    catalog.check_name(doc, name)
-    data = doc.data
+    doc, data, files = _toolchain_data(name, ())
+    if data.get("template"):
+        raise UserError(f"{doc.where(('template',))}: toolchain {name} is a template",
+                        f"use a toolchain that extends it (extends: {name} in toolchains/)")
+    data = _filled(doc, data)
     from .kbuild import interface
 
     iface = interface()
@@ -84,7 +95,57 @@ def load_toolchain(name: str) -> Toolchain:
         tools=dict(data["tools"]), make_vars=dict(data.get("make_vars", {})),
         kconfig_env=dict(data.get("kconfig_env", {})), min_version=data["version"]["min"],
         packages=dict(data.get("packages", {})), seed_flags=data.get("seed_flags", ""),
+        files=files,
     )
+
+
+def _toolchain_data(name: str, chain: tuple[str, ...]
+                    ) -> tuple[Document, dict[str, Any], tuple[Path, ...]]:
+    """A toolchain file with the template it extends merged under it (mappings key by key)."""
+    path = catalog.find("toolchains", name, "toolchain")
+    doc = catalog.load_validated(path, "toolchain", "toolchain")
+    catalog.check_name(doc, name)
+    data: dict[str, Any] = dict(doc.data)
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return doc, data, (path,)
+    if base_name in chain or base_name == name or len(chain) >= MAX_EXTENDS:
+        raise UserError(f"{doc.where(('extends',))}: extends: toolchain {base_name} extends "
+                        f"itself ({' -> '.join((*chain, name, base_name))})",
+                        "remove one of the extends entries")
+    _, base, base_files = _toolchain_data(base_name, (*chain, name))
+    if not base.get("template"):
+        raise UserError(f"{doc.where(('extends',))}: extends: {base_name} is not a template "
+                        "toolchain", f"extend a file with template: true, or copy {base_name}")
+    merged = {k: v for k, v in base.items() if k != "template"}
+    for key, value in data.items():
+        old = merged.get(key)
+        merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value,
+                                                                              dict) else value
+    return doc, merged, (path, *base_files)
+
+
+def _filled(doc: Document, data: dict[str, Any]) -> dict[str, Any]:
+    """Every {name} placeholder replaced by the toolchain's vars; one left over is an error."""
+    values: dict[str, str] = data.get("vars", {})
+
+    def fill(where: tuple[str, ...], text: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            if m.group(1) in values:
+                return values[m.group(1)]
+            if m.group(1) in LATE_PLACEHOLDERS:
+                return m.group(0)
+            raise UserError(f"{doc.where(where)}: {'.'.join(where)}: {{{m.group(1)}}} has no "
+                            "value", f"set vars: {{{m.group(1)}: ...}} in {doc.where()}")
+        return _PLACEHOLDER.sub(one, text)
+
+    out = dict(data)
+    for section in ("tools", "make_vars", "kconfig_env", "packages"):
+        out[section] = {fill((section, k), k): fill((section, k), v)
+                        for k, v in data.get(section, {}).items()}
+    if "description" in data:
+        out["description"] = fill(("description",), data["description"])
+    return out
 
 
 def _first_line(argv: list[str]) -> str:
