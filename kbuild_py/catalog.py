@@ -27,7 +27,13 @@ DATA_FOLDERS = ("profiles", "toolchains", "arches", "patches", "checks", "lkdtm"
 def data_root() -> Path:
     """The folder holding profiles/, toolchains/, arches/ and patches/."""
     env = os.environ.get("KBUILD_PY_DATA")
-    return Path(env).resolve() if env else PACKAGE_DIR.parent
+    if not env:
+        return PACKAGE_DIR.parent
+    try:
+        return Path(env).resolve()
+    except (RuntimeError, OSError) as e:  # a loop of links
+        raise UserError(f"KBUILD_PY_DATA={env}: cannot follow the path ({e})",
+                        "point it at a folder holding profiles/, toolchains/ and arches/") from None
 
 
 def folder(kind: str) -> Path:
@@ -136,7 +142,8 @@ def _describe_pattern(expected: str, instance: Any) -> str:
         return f"{_short(text)} must not contain control characters"
     if '"' in expected and "\\\\" in expected and any(c in text for c in '"\\'):
         return f"{_short(text)} must not contain quotes or backslashes"
-    if expected.endswith("]+\\Z") and " " not in expected and any(c.isspace() for c in text):
+    if (expected.endswith(("]+\\Z", ")+\\Z")) and " " not in expected
+            and any(c.isspace() for c in text)):
         return f"{_short(text)} must be one word (no spaces)"
     return f"{_short(text)} does not match {expected}"
 

@@ -103,7 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .profile import load_profile
     from .resolve import resolve
     from .toolchain import load_toolchain
-    from .verify import verify
+    from .verify import requirement_kind, verify
 
     profile = load_profile(args.profile)
     final = read_config(Path(args.config))
@@ -135,6 +135,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise UserError(f"--version {args.version}: not a kernel version",
                             "give it like 6.12 or 6.1.119") from None
         resolved = resolve_without_tree(profile, version, family, final)
+    # Read again with each symbol's type, as Kbuild's conf reads it (CONFIG_X="y" is not y).
+    kinds = (model.symbol_table().kinds() if model else
+             {r.symbol: requirement_kind(r.requirement) for r in resolved})
+    final = read_config(Path(args.config), kinds)
     result = verify(profile, resolved, final, model.explain if model else None,
                     kernel=version_text, toolchain=tc.name,
                     config=args.config)

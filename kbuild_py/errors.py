@@ -13,6 +13,18 @@ from __future__ import annotations
 import errno
 import re
 
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal and a report: control characters (an escape sequence would
+    drive the terminal) and bytes that were not UTF-8 are shown as escapes, like \\x1b."""
+    def escaped(m: re.Match[str]) -> str:
+        c = ord(m.group(0))
+        return f"\\x{c - 0xDC00:02x}" if 0xDC80 <= c <= 0xDCFF else f"\\x{c:02x}" if c < 256 \
+            else f"\\u{c:04x}"
+    return _UNPRINTABLE.sub(escaped, text)
+
 
 class KbuildError(Exception):
     """Base of every error kbuild-py reports to a user."""
@@ -28,7 +40,7 @@ class KbuildError(Exception):
     def one_line(self) -> str:
         text = " ".join(self.message.split())
         hint = " ".join(self.hint.split()) if self.hint else ""
-        return redact(f"{text} ({hint})" if hint else text)
+        return printable(redact(f"{text} ({hint})" if hint else text))
 
 
 class UserError(KbuildError):

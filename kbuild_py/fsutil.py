@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import Busy
+from .errors import Busy, UserError
 
 T = TypeVar("T")
 
@@ -132,10 +132,20 @@ def exclusive_lock(path: Path, what: str, wait: bool = False) -> Iterator[None]:
 _PARTIAL = re.compile(r"^\..*\.(\d+)(\.[a-z0-9_]+)?\.(part|tmp|old)$")
 
 
+def user_path(text: str, what: str) -> Path:
+    """A path as given, with ~ and ~user expanded (a user without a home is bad input)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        shown = f"{what}{text}" if what.endswith("=") else f"{what} {text}"
+        raise UserError(f"{shown}: {text.split('/')[0]} names no home folder",
+                        "give the path without ~, or with an existing user's") from None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or no pid a process could have
         return False
     except PermissionError:
         return True

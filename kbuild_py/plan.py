@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,9 +95,10 @@ def out_folder(text: str) -> Path:
     if not text.strip():
         raise UserError("the output folder is empty", "give one with --out / out=, e.g. out")
     from .catalog import DATA_FOLDERS, PACKAGE_DIR, data_root
+    from .fsutil import user_path
     from .kmake import require_plain_path
 
-    out = Path(text).expanduser()
+    out = user_path(text, "output folder")
     try:
         out = out.resolve()
     except (OSError, RuntimeError) as e:
@@ -121,11 +123,20 @@ def out_folder(text: str) -> Path:
     return out
 
 
+def _no_link(folder: Path, *, inside: bool) -> None:
+    """A folder kbuild-py writes in and cleans (and, for a profile's, what is in it) must be a
+    folder of out/ itself: a link would take the writes, and scons -c's removals, elsewhere."""
+    children = list(folder.iterdir()) if inside and folder.is_dir() else []
+    for path in [folder, *children]:
+        if path.is_symlink():
+            raise UserError(f"{path}: is a link (to {os.path.realpath(path)}); kbuild-py writes "
+                            "and removes files only in folders of the out folder itself",
+                            "remove the link, or give another out folder")
+
+
 def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None,
               jobs: int | None = None, ccache: bool = True, distcc_hosts: str = ""
               ) -> BuildPlan:
-    import os
-
     from . import patches
 
     if out_root.exists() and not out_root.is_dir():
@@ -150,6 +161,9 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
                         f"remove dtbs from profile {profile.name}")
     for queue in profile.patches:  # every queue checked (files, pins, paths) before any work
         patches.load_queue(queue)
+    _no_link(out_root / profile.name, inside=True)
+    for name in (*Paths.SHARED, ".locks"):
+        _no_link(out_root / name, inside=False)
     return BuildPlan(
         profile=profile, arch=arch, toolchain=toolchain,
         source=source or profile.source,

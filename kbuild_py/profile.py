@@ -247,6 +247,7 @@ def _find_extended(name: str, including: Path) -> Path:
 
 MAX_EXTENDS_DEPTH = 32
 MAX_FILES = 256
+MAX_TOTAL_BYTES = 1 << 20  # all the files of one profile together
 
 
 def _collect(path: Path, stack: list[Path], seen: dict[Path, Document], order: list[Path]) -> None:
@@ -264,6 +265,14 @@ def _collect(path: Path, stack: list[Path], seen: dict[Path, Document], order: l
     if len(seen) >= MAX_FILES:
         raise UserError(f"{catalog.display(stack[0])}: extends over {MAX_FILES} files",
                         "merge some layers")
+    try:
+        total = sum(p.stat().st_size for p in {*seen, *stack, real})
+    except OSError:
+        total = 0  # the read below names the file
+    if (seen or stack) and total > MAX_TOTAL_BYTES:  # one file alone: its own limit says so
+        raise UserError(f"{catalog.display(stack[0] if stack else real)}: its layers hold over "
+                        f"{MAX_TOTAL_BYTES >> 20} MiB of YAML (at {catalog.display(real)})",
+                        "a profile and its layers are a few hundred KiB; check the extends")
     doc = catalog.load_validated(real, "profile", "profile")
     if real.parent in (catalog.folder("profiles").resolve(),
                        catalog.folder("profiles").resolve() / "layers"):
@@ -283,22 +292,27 @@ def _collect(path: Path, stack: list[Path], seen: dict[Path, Document], order: l
 
 def _merge_entries(kind: str, doc: Document, entries: dict[str, dict[str, Any]],
                    current: dict[str, Any], waivers: list[Waiver], make: Any) -> None:
-    for name, raw in entries.items():
-        origin = Origin(str(doc.path), doc.line_of((kind, name)))
+    for written, raw in entries.items():
+        origin = Origin(str(doc.path), doc.line_of((kind, written)))
+        # The kernel reads - and _ in a parameter's name as the same (kernel/params.c:
+        # parameq): init-on-alloc and init_on_alloc are one parameter, merged as one.
+        name = written.replace("-", "_") if kind == "cmdline" else written
         earlier = current.get(name)
         if "waive" in raw:
             if earlier is None:
                 raise UserError(
-                    f"{origin}: {kind}.{name}: waive given, but no extended layer requires {name}",
+                    f"{origin}: {kind}.{written}: waive given, but no extended layer requires "
+                    f"{written}",
                     "remove the entry, or extend the layer that sets it")
             waivers.append(Waiver(name, raw["waive"].strip(), origin, earlier, kind=kind))
             del current[name]
             continue
-        new = make(name, raw, origin)
+        new = make(written, raw, origin)
         if earlier is None:
             if "override" in raw:
                 raise UserError(
-                    f"{origin}: {kind}.{name}: override given, but no extended layer sets {name}",
+                    f"{origin}: {kind}.{written}: override given, but no extended layer sets "
+                    f"{written}",
                     "drop 'override' (nothing to override)")
             current[name] = new
             continue
@@ -310,7 +324,7 @@ def _merge_entries(kind: str, doc: Document, entries: dict[str, dict[str, Any]],
             continue  # restated: keep the first provenance
         if "override" not in raw:
             raise UserError(
-                f"{origin}: {kind}.{name}: conflicts with {earlier.origin} ({shown} there)",
+                f"{origin}: {kind}.{written}: conflicts with {earlier.origin} ({shown} there)",
                 "add 'override: <reason>' to change it deliberately")
         waivers.append(Waiver(name, raw["override"].strip(), origin, earlier, new, kind=kind))
         current[name] = new

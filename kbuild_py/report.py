@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from .errors import printable
 from .fsutil import atomic_write
 from .verdict import INCONCLUSIVE, NOT_PROTECTED, PROTECTED, BootReport
 from .verify import NOT_APPLICABLE, OK, UNMET, WAIVED, Report
@@ -44,7 +45,7 @@ def text(report: Report, *, verbose: bool = False) -> str:
             lines.append(f"  {m['symbol']}: kconfiglib {m['predicted']}, Kbuild {m['kbuild']}")
     if not verbose and c["ok"]:
         lines.append(f"({c['ok']} met requirements not shown; --verbose lists them)")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def junit(report: Report) -> str:
@@ -62,15 +63,33 @@ def junit(report: Report) -> str:
             f.text = ch.explanation.summary if ch.explanation else ch.note
         elif ch.status != OK:
             ET.SubElement(case, "skipped", message=f"{ch.status}: {ch.note}")
+    return _xml(suite)
+
+
+def _xml(suite: ET.Element) -> str:
+    """The JUnit document; values from a .config or a console are made printable first (XML
+    1.0 has no place for control characters)."""
+    for element in suite.iter():
+        element.attrib = {k: printable(v) for k, v in element.attrib.items()}
+        if element.text:
+            element.text = "\n".join(printable(line) for line in element.text.split("\n"))
     suites = ET.Element("testsuites")
     suites.append(suite)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
+def _write_set(files: dict[Path, str]) -> list[Path]:
+    """Reports rendered in full before the first is written: a report set is never partial
+    because one of them could not be rendered."""
+    for path, content in files.items():
+        atomic_write(path, content)
+    return list(files)
+
+
 def write_all(report: Report, folder: Path, stem: str = "report") -> None:
-    atomic_write(folder / f"{stem}.json", json.dumps(report.to_dict(), indent=2) + "\n")
-    atomic_write(folder / f"{stem}.txt", text(report, verbose=True))
-    atomic_write(folder / f"{stem}.xml", junit(report))
+    _write_set({folder / f"{stem}.json": json.dumps(report.to_dict(), indent=2) + "\n",
+                folder / f"{stem}.txt": text(report, verbose=True),
+                folder / f"{stem}.xml": junit(report)})
 
 
 # --------------------------------------------------------------------------- boot reports
@@ -104,7 +123,7 @@ def boot_text(report: BootReport) -> str:
         lines.append("claimed by the profile but not observed:")
         for v in report.failed:
             lines.append(f"  {v.test}: {v.verdict}: {v.reason} (log: {v.log})")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def boot_junit(report: BootReport) -> str:
@@ -129,16 +148,12 @@ def boot_junit(report: BootReport) -> str:
         if v.verdict == PROTECTED:
             out = ET.SubElement(case, "system-out")
             out.text = f"{opts}: {v.evidence}"
-    suites = ET.Element("testsuites")
-    suites.append(suite)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    return _xml(suite)
 
 
 def write_boot_reports(report: BootReport, folder: Path, stem: str = "boot-report"
                        ) -> list[Path]:
     """boot-report.{txt,json,xml} in ``folder``; returns their paths."""
-    paths = [folder / f"{stem}.{ext}" for ext in ("txt", "json", "xml")]
-    atomic_write(paths[0], boot_text(report))
-    atomic_write(paths[1], json.dumps(report.to_dict(), indent=2) + "\n")
-    atomic_write(paths[2], boot_junit(report))
-    return paths
+    return _write_set({folder / f"{stem}.txt": boot_text(report),
+                       folder / f"{stem}.json": json.dumps(report.to_dict(), indent=2) + "\n",
+                       folder / f"{stem}.xml": boot_junit(report)})

@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from . import interrupt
 from .errors import InfraError, UserError, redact
-from .fsutil import exclusive_lock, sha256_file, sweep_partials
+from .fsutil import exclusive_lock, sha256_file, sweep_partials, user_path
 from .profile import SourcePin, Version
 from .signed import Signer
 
@@ -65,7 +65,7 @@ def parse_source_arg(text: str) -> SourcePin:
         if not re.fullmatch(r"https?://[!-~]+", url):
             raise UserError(f"source={url}: not a plain URL", "check the URL")
         return SourcePin("url", url, frag)
-    path = Path(text).expanduser()
+    path = user_path(text, "source=")
     try:
         if path.is_dir():
             return SourcePin("tree", str(path.resolve()))
@@ -299,6 +299,8 @@ def _unpack(tarball: Path, work: Path, label: str) -> None:
     total = members = 0
     free = shutil.disk_usage(work).free
     dirs: list[tuple[Path, int]] = []
+    links: list[tuple[Path, str]] = []
+    root = os.path.realpath(work)
     with tarfile.open(tarball, mode="r|*") as tar:
         for m in tar:
             interrupt.check()
@@ -319,6 +321,7 @@ def _unpack(tarball: Path, work: Path, label: str) -> None:
                                  f"{free >> 20} MiB free, not enough",
                                  "free some space, then rerun")
             path = work / rel
+            _check_inside(root, path.parent, m.name, label)  # links already made are followed
             if m.isdir():
                 path.mkdir(parents=True, exist_ok=True)
                 dirs.append((path, int(m.mtime)))
@@ -330,7 +333,9 @@ def _unpack(tarball: Path, work: Path, label: str) -> None:
                                     "refusing a hostile or broken archive")
                 path.unlink()
             if m.issym():
+                _check_inside(root, path.parent / m.linkname, m.name, label)
                 os.symlink(m.linkname, path)
+                links.append((path, m.name))
                 continue
             if m.islnk():
                 source = work / str(PurePosixPath(m.linkname))
@@ -348,8 +353,18 @@ def _unpack(tarball: Path, work: Path, label: str) -> None:
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(data, out, 1 << 20)
             os.utime(path, (m.mtime, m.mtime))
+    for path, name in links:  # a later member may have made an earlier link point outside
+        _check_inside(root, path, name, label)
     for path, mtime in reversed(dirs):
         os.utime(path, (mtime, mtime))
+
+
+def _check_inside(root: str, path: Path, name: str, label: str) -> None:
+    """``path``, with every link on its way followed as the system would, stays in root."""
+    real = os.path.realpath(path)
+    if real != root and not real.startswith(root + os.sep):
+        raise UserError(f"{label}: member {name!r} leads outside the tree through a link",
+                        "refusing a hostile or broken archive")
 
 
 def _tree_sha(tree: Path) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .kconfig.dotconfig import NUMBER_SYNTAX
 from .kconfig.results import Explanation
 from .profile import Profile, Requirement, Waiver
 from .resolve import Resolved
@@ -96,13 +97,22 @@ def satisfied(req: Requirement, final: str | None) -> bool:
         return value == req.value
     if req.one_of:
         return value in req.one_of
-    try:
-        number = int(value, 0)
-    except ValueError:
+    if not NUMBER_SYNTAX["number"].fullmatch(value):  # Kbuild's syntax, not Python's
         return False
+    number = int(value, 0)
     if req.min is not None and number < req.min:
         return False
     return not (req.max is not None and number > req.max)
+
+
+def requirement_kind(req: Requirement) -> str:
+    """The Kconfig type a requirement implies, for a .config read without the tree's types."""
+    accepted = [req.value] if req.value is not None else list(req.one_of)
+    if accepted and all(v in ("y", "m", "n") for v in accepted):
+        return "tristate"
+    if req.min is not None or req.max is not None:
+        return "number"
+    return "string" if accepted and not all(v.isdigit() for v in accepted) else "unknown"
 
 
 Explainer = Callable[[str, str], Explanation]

@@ -116,6 +116,13 @@ def _compose(text: str) -> yaml.Node | None:
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
+# YAML 1.1 numbers (ints with _ and :, floats) longer than this are refused before PyYAML turns
+# them into Python numbers (which for thousands of digits is slow or an error).
+MAX_SCALAR_DIGITS = 64
+_NUMBERISH = re.compile(r"[-+]?(0[xX][0-9a-fA-F_]+|[0-9][0-9_:]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?"
+                        r"|\.[0-9_]+([eE][-+]?[0-9]+)?)")
+
+
 def _check_events(text: str, source: str) -> None:
     """Refuse anchors, aliases and deep nesting before anything is built from the text
     (libyaml's parser when present; PyYAML's own for its clearer messages on bad syntax)."""
@@ -143,6 +150,10 @@ def _scan(text: str, source: str, loader: Any) -> None:
                                 "flatten the data")
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
+        elif (isinstance(event, yaml.ScalarEvent) and event.implicit[0]
+              and len(event.value) > MAX_SCALAR_DIGITS and _NUMBERISH.fullmatch(event.value)):
+            raise UserError(f"{source}:{line}: a number of {len(event.value)} digits",
+                            "no value of a kernel config or profile is that long; check it")
 
 
 def read_text(path: Path, source: str, limit: int = MAX_BYTES, strict: bool = True) -> str:

@@ -144,9 +144,11 @@ def _processes_in(folder: Path) -> list[str]:
 
 def _setup(kind: str, arg: str) -> None:
     """Make what a case needs besides files: ``kind path`` or ``kind number:path``."""
-    number, _, rest = arg.partition(":") if kind in ("zeros", "nested", "chain") else ("", "", arg)
+    sized = kind in ("zeros", "nested", "chain", "padded")
+    number, _, rest = arg.partition(":") if sized else ("", "", arg)
     path = Path(rest)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind != "link":
+        path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "fifo":
         os.mkfifo(path)
     elif kind == "xzbomb":  # 64 MiB of zeros in a few KB
@@ -174,6 +176,13 @@ def _setup(kind: str, arg: str) -> None:
             extends = f"extends: [l{i + 1}]\n" if i + 1 < int(number) else ""
             (path / f"l{i}.yaml").write_text(
                 f"schema_version: 1\nkind: layer\nname: l{i}\n{extends}")
+    elif kind == "padded":  # size:path — a comment of that many bytes added to the file
+        with open(path, "a") as f:
+            f.write("#" + "x" * int(number) + "\n")
+    elif kind == "link":  # target=>path — a symbolic link at path
+        target, _, where = rest.partition("=>")
+        Path(where).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, where)
     elif kind == "header-bomb":  # a tar whose first member claims 64 GiB
         info = tarfile.TarInfo("linux/huge")
         info.size = 64 << 30

@@ -4,6 +4,7 @@ JUnit output, and the CLI's exit codes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,67 @@ def test_check_with_tree_explains_every_miss(tree612, debian: Path, tmp_path: Pa
     assert len(cases) == len(report["checks"])
     failed = [case.name for case in cases if case.result and case.result[0]._tag == "failure"]
     assert sorted(failed) == sorted(c["symbol"] for c in unmet if c["severity"] == "required")
+
+
+@pytest.mark.parametrize("kernel", [False, pytest.param(True, marks=pytest.mark.kernel)])
+@pytest.mark.parametrize("written,reads_as", [
+    ('"y"', "n"),      # a quoted value of a bool: conf says invalid, the symbol is not set
+    ("yes", "y"),      # conf takes the first character of a bool
+    ('"4096"', None),  # a quoted number is invalid
+    ("4_096", None), ("+4096", None), ("04096", None),  # Python's syntax, not Kbuild's
+])
+def test_check_reads_values_as_kbuild_does(kernel: bool, written: str, reads_as: str | None,
+                                           debian: Path, tmp_path: Path) -> None:
+    """A value Kbuild's conf would reject or read otherwise never satisfies a requirement."""
+    import lzma
+
+    text = lzma.decompress(debian.read_bytes()).decode()
+    if reads_as is None:  # an int requirement: min 4096 (server-x86_64: none; add one)
+        symbol, line = "LOG_BUF_SHIFT", "CONFIG_LOG_BUF_SHIFT="
+    else:
+        symbol, line = "HARDENED_USERCOPY", "CONFIG_HARDENED_USERCOPY="
+    lines = [ln for ln in text.splitlines() if not ln.startswith((line, f"# {line[:-1]} is"))]
+    config = tmp_path / "vendor.config"
+    config.write_text("\n".join([*lines, line + written]) + "\n")
+    profile = tmp_path / "p.yaml"
+    req = "{min: 4096, why: test}" if reads_as is None else "{value: y, why: test}"
+    profile.write_text(f"schema_version: 1\nname: p\nextends: [{_profile()}]\n"
+                       f"options:\n  {symbol}: {req}\n")
+    args = ["check", "--profile", str(profile), "--config", str(config), "--reports",
+            str(tmp_path / "r")]
+    if kernel:
+        args += ["--kernel", str(TARBALL_612), "--out", str(REPO / "out" / ".test")]
+    r = cli(*args)
+    assert r.returncode in (0, 1), r.stderr
+    checks = {c["symbol"]: c for c in json.loads((tmp_path / "r" / "report.json").read_text())
+              ["checks"]}
+    assert checks[symbol]["status"] == ("ok" if reads_as == "y" else "unmet"), checks[symbol]
+
+
+def test_control_characters_and_odd_bytes_never_reach_terminal_or_reports(
+        tmp_path: Path) -> None:
+    """A value holding an escape sequence, and a path that is not UTF-8: the table, the
+    one-line error and the three reports show escapes; report.xml stays XML."""
+    import xml.etree.ElementTree as ET
+
+    config = Path(os.fsdecode(bytes(tmp_path) + b"/vendor\xff.config"))
+    config.write_text('CONFIG_DEFAULT_HOSTNAME="\x1b[2J\x1b[1;32mALL OK"\n')
+    profile = tmp_path / "p.yaml"
+    profile.write_text("schema_version: 1\nname: p\nextends: [qemu-x86_64]\noptions:\n"
+                       "  DEFAULT_HOSTNAME: {value: box, why: test}\n")
+    r = cli("check", "--profile", str(profile), "--config", str(config), "--reports",
+            str(tmp_path / "r"))
+    assert r.returncode == 1, r.stderr
+    assert "\x1b" not in r.stdout and "\\x1b[2J" in r.stdout and "\\xff" in r.stdout
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
+        "report.json", "report.txt", "report.xml"]
+    ET.parse(tmp_path / "r" / "report.xml")
+    assert "\x1b" not in (tmp_path / "r" / "report.txt").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('schema_version: 1\nname: bad\nextends: [qemu-x86_64]\noptions:\n'
+                   '  "\\e[2JX": {value: y, why: x}\n')
+    r = cli("check", "--profile", str(bad), "--config", str(config))
+    assert r.returncode == 2 and "\x1b" not in r.stderr and "\\x1b[2JX" in r.stderr, r.stderr
 
 
 def test_report_only_exits_zero(debian: Path) -> None:

@@ -394,6 +394,31 @@ def test_a_download_is_bounded(behaviour: str, says: str, tmp_path: Path,
     assert not [p for p in (tmp_path / "cache").iterdir()]
 
 
+@pytest.mark.parametrize("links", [
+    [("a", ".."), ("b", "a/.."), ("c", "b/..")],         # each link harmless alone, the chain not
+    [("a", "x/.."), ("x", ".."), ("b", "a/..")],         # a later link makes an earlier one escape
+])
+def test_a_chain_of_links_cannot_lead_outside(links: list[tuple[str, str]],
+                                              tmp_path: Path) -> None:
+    tarball = tmp_path / "chain.tar"
+    with tarfile.open(tarball, "w") as tar:
+        for name, data in (("linux/Makefile", b"VERSION = 6\n"), ("linux/Kconfig", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in links:
+            info = tarfile.TarInfo(f"linux/{name}")
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+        info = tarfile.TarInfo(f"linux/{links[-1][0]}/escaped")
+        tar.addfile(info, io.BytesIO(b""))
+    out = tmp_path / "deep" / "er" / "out"
+    with pytest.raises(UserError, match="leads outside the tree through a link"):
+        source.materialise(SourcePin("tarball", str(tarball)), out)
+    assert not list(tmp_path.rglob("escaped"))
+    assert not [p for p in (out / "src").iterdir() if p.is_dir()]
+
+
 def test_an_archive_with_too_many_members_is_refused(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(source, "MAX_MEMBERS", 10)

@@ -92,20 +92,30 @@ def parse(data: bytes) -> list[tuple[str, str]]:
     return out
 
 
+# What scripts/kconfig/symbol.c:sym_string_valid() accepts; "number" is either, for a symbol
+# whose type is not known but whose requirement is a number.
+NUMBER_SYNTAX = {
+    "int": re.compile(r"-?(0|[1-9][0-9]*)"),
+    "hex": re.compile(r"(0[xX])?[0-9a-fA-F]+"),
+    "number": re.compile(r"-?(0|[1-9][0-9]*)|0[xX][0-9a-fA-F]+"),
+}
+
+
 def value(raw: str, kind: str = "unknown") -> str | None:
     """A raw value as Kbuild's conf keeps it for a symbol of ``kind`` (None: conf ignores it).
 
     bool and tristate take the first character (y, n; m for tristates); a string must be
-    quoted and terminated, and is unescaped; int and hex are kept as written. Of a symbol whose
-    kind is unknown, a quoted value is taken as a string and anything else as written.
+    quoted and terminated, and is unescaped; int and hex are kept as written when Kbuild's
+    syntax for them holds. Of a symbol whose kind is unknown, a quoted value is taken as a
+    string and anything else as written.
     """
     if kind in ("bool", "tristate"):
         first = raw[:1]
         return first if first and first in ("ymn" if kind == "tristate" else "yn") else None
+    if kind in NUMBER_SYNTAX:  # sym_string_valid(): no quotes, no sign but -, no leading 0
+        return raw if NUMBER_SYNTAX[kind].fullmatch(raw) else None
     if not raw.startswith('"'):
         return None if kind == "string" else raw
-    if kind in ("int", "hex"):
-        return raw
     body = raw[1:]
     i = 0
     while i < len(body):
