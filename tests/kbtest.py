@@ -11,6 +11,23 @@ TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
 TEST_OUT = REPO / "out" / ".test"
 
 
+def processes_in(folder: Path) -> list[str]:
+    """Processes (other than this one) whose command line or working directory is in
+    ``folder``: what a case left running."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if str(folder) in cmdline or cwd.startswith(str(folder)):
+            found.append(f"{proc.name}: {cmdline[:200]}")
+    return found
+
+
 def kbuild_py(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real command line (`kbuild-py ARGS`) from the checkout, output captured."""
     return subprocess.run([sys.executable, "-m", "kbuild_py.cli", *args], cwd=REPO,

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kbtest import REPO, TARBALL_612, TEST_OUT
+from kbtest import REPO, TARBALL_612, TEST_OUT, processes_in
 from kbuild_py.catalog import DATA_FOLDERS
 
 CORPUS = Path(__file__).parent / "bad_input"
@@ -123,23 +123,6 @@ def _half_written(root: Path) -> list[str]:
         if "dist" in dirnames:
             bad.append(os.path.join(dirpath, "dist"))
     return bad
-
-
-def _processes_in(folder: Path) -> list[str]:
-    """Processes (other than this one) whose command line or working directory is in
-    ``folder``: what a case left running."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if str(folder) in cmdline or cwd.startswith(str(folder)):
-            found.append(f"{proc.name}: {cmdline[:200]}")
-    return found
 
 
 def _setup(kind: str, arg: str) -> None:
@@ -291,7 +274,7 @@ def test_bad_input(case: dict[str, Any], tmp_path: Path) -> None:
     assert proc.returncode == case["exit"], (proc.returncode, errors[:1], stdout[-2000:])
     assert not Path("/tmp/kbuild-py-pwned").exists()
     assert not Path("/tmp/kbuild-py-absolute").exists()
-    assert _processes_in(tmp_path) == [], "a process was left running"
+    assert processes_in(tmp_path) == [], "a process was left running"
     written = out if out.exists() else None
     if written is not None:
         assert _half_written(written) == []

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, shared_out
+from kbtest import REPO, processes_in, shared_out
 from kbuild_py import source
 from kbuild_py.errors import InfraError, UserError
 from kbuild_py.profile import SourcePin
@@ -49,21 +49,6 @@ def one_line(stderr: str) -> str:
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
     return lines[0]
-
-
-def processes_in(folder: Path) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if str(folder) in cmdline or cwd.startswith(str(folder)):
-            found.append(f"{proc.name}: {cmdline[:160]}")
-    return found
 
 
 def no_processes_left(folder: Path, within: float = 10.0) -> None:
