@@ -40,8 +40,9 @@ class _OsView:
 
 def run_probe(command: str, env: dict[str, str], cwd: str) -> str:
     """One probe as kconfiglib's $(shell) runs it (its output, newlines made spaces), with an
-    explicit environment and working directory."""
-    r = subprocess.run(command, shell=True, capture_output=True, env=env, cwd=cwd,  # noqa: S602
+    explicit environment and working directory. The command is the kernel's own Kconfig text
+    (make's $(shell) hands it to sh -c too); values from toolchain files in it are one word."""
+    r = subprocess.run(["/bin/sh", "-c", command], capture_output=True, env=env, cwd=cwd,
                        check=False, stdin=subprocess.DEVNULL)
     stdout = r.stdout.decode("utf-8", errors="replace")
     return "\n".join(stdout.splitlines()).rstrip("\n").replace("\n", " ")
