@@ -30,6 +30,7 @@ class Interface:
     defconfig_folder: str
     modules: dict[str, str]  # enabled_by, signed_by, key_symbol, generated_key
     seed: dict[str, str]  # script, file, header (randstruct seed)
+    exports: tuple[tuple[str, str], ...] = ()  # (variable, shell command) the Makefile exports
 
     def owned(self, name: str) -> bool:
         """Whether kbuild-py sets this variable itself (a data file may not)."""
@@ -47,7 +48,8 @@ def interface() -> Interface:
         append=tuple(env.get("append", [])), owned_names=frozenset(owned["names"]),
         owned_prefixes=tuple(owned.get("prefixes", [])),
         config_targets=tuple(data["config_targets"]), defconfig_folder=data["defconfig_folder"],
-        modules=dict(data["modules"]), seed=dict(data["randstruct_seed"]))
+        modules=dict(data["modules"]), seed=dict(data["randstruct_seed"]),
+        exports=tuple(data.get("makefile_exports", {}).items()))
 
 
 def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -186,7 +186,8 @@ def kconfig_environment(tc: Toolchain, ident: ToolchainIdentity, arch: Arch, src
     Checked against Kbuild on every configure: a difference between kconfiglib's prediction and
     Kbuild's .config is reported, so a wrong variable here cannot pass silently.
     """
-    from .kbuild import environment
+    from .kbuild import environment, interface
+    from .kconfig.probes import run_probe
 
     env = environment()
     env.update({
@@ -205,6 +206,8 @@ def kconfig_environment(tc: Toolchain, ident: ToolchainIdentity, arch: Arch, src
     env.update(make_variables(tc, arch))
     env.update(tc.tools)
     env.update({k: tc.expand(v, arch) for k, v in tc.kconfig_env.items()})
+    for name, command in interface().exports:
+        env[name] = run_probe(command, env, srctree)
     return env
 
 

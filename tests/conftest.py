@@ -1,7 +1,8 @@
 """Shared fixtures. Hermetic: HOME is a temp folder, no network beyond 127.0.0.1.
 
-Tests that need the real kernel tree use the Debian linux-source-6.12 tarball, extracted once
-into out/.test/src (kept between runs, keyed by the tarball's sha256 like any other tree).
+Tests that need a real kernel tree use Debian's linux-source-6.12 (and 6.1, 7.3) tarballs, each
+extracted once into out/.test/src (kept between runs, keyed by the tarball's sha256 like any other
+tree).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_61, TARBALL_612, TEST_OUT
+from kbtest import REPO, TARBALL_61, TARBALL_73, TARBALL_612, TEST_OUT
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +58,11 @@ def tree612():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def tree61():  # type: ignore[no-untyped-def]
     return _tree(TARBALL_61)
+
+
+@pytest.fixture(scope="session")
+def tree73():  # type: ignore[no-untyped-def]
+    return _tree(TARBALL_73)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TARBALL_612 = Path("/usr/src/linux-source-6.12.tar.xz")
 TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
+TARBALL_73 = Path("/usr/src/linux-source-7.3.tar.xz")
 TEST_OUT = REPO / "out" / ".test"
 
 

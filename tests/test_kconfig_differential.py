@@ -1,4 +1,4 @@
-"""kconfiglib (through our adapter) against Kbuild's own conf, on the real 6.12 tree.
+"""kconfiglib (through our adapter) against Kbuild's own conf, on the real 6.12 and 7.3 trees.
 
 For each input, Kbuild's `make olddefconfig` and the adapter's resolution must give the same
 value for every symbol ('is not set' and absent both mean n). This is what lets kconfiglib
@@ -27,12 +27,12 @@ from kbuild_py.toolchain import (
 
 pytestmark = pytest.mark.kernel
 
-DEBIAN_AMD64 = Path("/usr/src/linux-config-6.12/config.amd64_none_amd64.xz")
+DEBIAN_AMD64 = "/usr/src/linux-config-{kernel}/config.amd64_none_amd64.xz"
 
-# (arch, toolchain, case id, parts): a part is a path in the tree, "@<target>" (Kbuild's own
-# `make <target>` output, e.g. @tinyconfig), "@debian" (Debian's shipped amd64 config) or a
-# literal CONFIG_ line.
-CASES = [
+# (kernel, arch, toolchain, case id, parts): a part is a path in the tree, "@<target>" (Kbuild's
+# own `make <target>` output, e.g. @tinyconfig), "@debian" or "@debian-<kernel>" (Debian's
+# shipped amd64 config of this or another kernel) or a literal CONFIG_ line.
+CASES_612 = [
     ("x86_64", "gcc", "x86_64_defconfig", ["arch/x86/configs/x86_64_defconfig"]),
     ("x86_64", "gcc", "tinyconfig", ["@tinyconfig"]),
     ("x86_64", "gcc", "tinyconfig+hardening",
@@ -54,10 +54,35 @@ CASES = [
     ("arm64", "clang-19", "defconfig-config+fs-encryption",
      ["@defconfig", "CONFIG_FS_ENCRYPTION=y"]),
 ]
+HARDENING_73 = ["kernel/configs/hardening.config"]
+CASES_73 = [
+    ("x86_64", "gcc", "defconfig+hardening",
+     ["arch/x86/configs/x86_64_defconfig", *HARDENING_73, "arch/x86/configs/hardening.config"]),
+    ("x86_64", "clang-19", "defconfig+hardening",
+     ["arch/x86/configs/x86_64_defconfig", *HARDENING_73, "arch/x86/configs/hardening.config"]),
+    ("x86_64", "gcc", "tinyconfig+hardening",
+     ["@tinyconfig", *HARDENING_73, "arch/x86/configs/hardening.config"]),
+    ("x86_64", "gcc", "debian-amd64", ["@debian"]),
+    # A 6.12 .config taken to 7.3: the transitional CFI_CLANG and RANDOM_KMALLOC_CACHES carry
+    # their values over to CFI and KMALLOC_PARTITION_CACHES, and are not written.
+    ("x86_64", "clang-19", "migration-from-6.12",
+     ["@debian-6.12", "CONFIG_CFI_CLANG=y", "CONFIG_RANDOM_KMALLOC_CACHES=y"]),
+    ("arm64", "aarch64-gcc", "defconfig+hardening",
+     ["arch/arm64/configs/defconfig", *HARDENING_73, "arch/arm64/configs/hardening.config"]),
+    ("arm64", "clang-19", "defconfig+hardening",
+     ["arch/arm64/configs/defconfig", *HARDENING_73, "arch/arm64/configs/hardening.config"]),
+    ("arm64", "aarch64-gcc", "tinyconfig+hardening",
+     ["@tinyconfig", *HARDENING_73, "arch/arm64/configs/hardening.config"]),
+]
+CASES = [("6.12", *c) for c in CASES_612] + [("7.3", *c) for c in CASES_73]
 
 
 # Values both sides must give in a case, so that it exercises what it was added for.
-EXPECT = {"defconfig-config+fs-encryption": {"FS_ENCRYPTION_ALGS": "y", "CRYPTO_XTS": "m"}}
+EXPECT = {
+    "defconfig-config+fs-encryption": {"FS_ENCRYPTION_ALGS": "y", "CRYPTO_XTS": "m"},
+    "migration-from-6.12": {"CFI": "y", "KMALLOC_PARTITION_CACHES": "y", "CFI_CLANG": None,
+                            "RANDOM_KMALLOC_CACHES": None},
+}
 
 
 class Side:
@@ -89,25 +114,29 @@ class Side:
 
 
 @pytest.fixture(scope="module")
-def sides(tree612, tmp_path_factory):  # type: ignore[no-untyped-def]
-    cache: dict[tuple[str, str], Side] = {}
+def sides(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    cache: dict[tuple[str, str, str], Side] = {}
+    fixtures = {"6.12": "tree612", "7.3": "tree73"}
 
-    def get(arch: str, tc: str) -> Side:
-        if (arch, tc) not in cache:
-            objdir = tmp_path_factory.mktemp(f"o-{arch}-{tc}")
-            cache[(arch, tc)] = Side(tree612, arch, tc, objdir)
-        return cache[(arch, tc)]
+    def get(kernel: str, arch: str, tc: str) -> Side:
+        if (kernel, arch, tc) not in cache:
+            objdir = tmp_path_factory.mktemp(f"o-{kernel}-{arch}-{tc}")
+            tree = request.getfixturevalue(fixtures[kernel])
+            cache[(kernel, arch, tc)] = Side(tree, arch, tc, objdir)
+        return cache[(kernel, arch, tc)]
 
     return get
 
 
 def _input(side: Side, parts: list[str], dest: Path) -> Path:
     text = []
+    kernel = ".".join(map(str, side.tree.version[:2]))
     for part in parts:
-        if part == "@debian":
-            if not DEBIAN_AMD64.is_file():
-                pytest.skip("linux-config-6.12 not installed")
-            text.append(lzma.open(DEBIAN_AMD64, "rt").read())
+        if part.startswith("@debian"):
+            path = Path(DEBIAN_AMD64.format(kernel=part.partition("-")[2] or kernel))
+            if not path.is_file():
+                pytest.skip(f"{path} not installed (./setup installs it)")
+            text.append(lzma.open(path, "rt").read())
         elif part.startswith("@"):
             text.append(side.made(part[1:]).read_text())
         elif part.startswith("CONFIG_"):
@@ -118,10 +147,11 @@ def _input(side: Side, parts: list[str], dest: Path) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("arch,tc,case,parts", CASES, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES])
-def test_kconfiglib_matches_kbuild(sides, arch: str, tc: str, case: str, parts: list[str],
-                                   tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    side = sides(arch, tc)
+@pytest.mark.parametrize("kernel,arch,tc,case,parts", CASES,
+                         ids=[f"{c[0]}-{c[1]}-{c[2]}-{c[3]}" for c in CASES])
+def test_kconfiglib_matches_kbuild(sides, kernel: str, arch: str, tc: str, case: str,
+                                   parts: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    side = sides(kernel, arch, tc)
     src = _input(side, parts, tmp_path / "input.config")
     shutil.copy(src, side.objdir / ".config")
     side.make("olddefconfig")
