@@ -138,7 +138,9 @@ def check_binary(vmlinux: Path, system_map: Path, arch: str,
     symbols = [line.split()[2] for line in system_map.read_text().splitlines()
                if len(line.split()) >= 3]
     for marker in rules["markers"]:
-        options = tuple(marker["options"])
+        groups = [(o,) if isinstance(o, str) else tuple(o) for o in marker["options"]]
+        # One option may have other names in other kernels: the name set here, else the first.
+        options = tuple(next((o for o in g if config.get(o, "n") == "y"), g[0]) for g in groups)
         if marker.get("arch") and arch not in marker["arch"]:
             out.append(BinaryCheck(marker["name"], Status.NOT_APPLICABLE,
                                    f"only on {', '.join(marker['arch'])}", options))

@@ -17,12 +17,18 @@ QUEUE = ("hardening-defaults",)
 
 
 @pytest.mark.kernel
-def test_queue_applies_on_612_and_gates_on_61(tree612, tree61) -> None:  # type: ignore[no-untyped-def]
-    on612 = patches.check(tree612.path, QUEUE, tree612.version)
-    assert [r.status for r in on612] == ["applies"] * 3
-    on61 = {r.patch.name[:4]: r for r in patches.check(tree61.path, QUEUE, tree61.version)}
-    assert on61["0001"].status == on61["0002"].status == "applies"
-    assert on61["0003"].status == "skipped" and on61["0003"].detail == "only for kernel 6.6..any"
+def test_queue_applies_on_73_612_and_61_with_its_version_gates(tree73, tree612, tree61) -> None:  # type: ignore[no-untyped-def]
+    def statuses(tree) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        found = sorted(patches.check(tree.path, QUEUE, tree.version),
+                       key=lambda r: r.patch.name.replace(".patch", ""))
+        return [(r.status, r.detail if r.status == "skipped" else "") for r in found]
+
+    # 0001 (for ..6.12), 0001 refreshed (6.13..), 0002, 0003 (6.6..)
+    old, new = ("skipped", "only for kernel any..6.12"), ("skipped", "only for kernel 6.13..any")
+    assert statuses(tree73) == [old, ("applies", ""), ("applies", ""), ("applies", "")]
+    assert statuses(tree612) == [("applies", ""), new, ("applies", ""), ("applies", "")]
+    assert statuses(tree61) == [("applies", ""), new, ("applies", ""),
+                                ("skipped", "only for kernel 6.6..any")]
 
 
 @pytest.mark.kernel

@@ -110,6 +110,16 @@ def by_any_name(profile: Profile) -> dict[str, Requirement]:
     return out
 
 
+def waivers_by_any_name(profile: Profile) -> dict[str, Any]:
+    """Waivers by the waived requirement's current name and by each of its older names."""
+    out: dict[str, Any] = {}
+    for waiver in profile.waivers:
+        out[waiver.symbol] = waiver
+        for rename in getattr(waiver.replaced, "renamed_from", ()):
+            out[rename.name] = waiver
+    return out
+
+
 def param_decisions(profile: Profile, kind: str) -> dict[str, tuple[str, str]]:
     """{name: (waive|override, reason)} for cmdline or sysctl entries of every merged file.
 
@@ -142,7 +152,7 @@ def test_every_kspp_kconfig_recommendation_is_required_or_waived(  # type: ignor
     recommendations = kspp_kconfig(profile.arch)
     model = model_for(tree612, profile.arch, profile.toolchain)
     required = by_any_name(profile)
-    waivers = {w.symbol: w for w in profile.waivers}
+    waivers = waivers_by_any_name(profile)
     resolved = {r.requirement.symbol: r for r in
                 resolve(profile, tree612.version, family(profile), model)}
 
@@ -152,8 +162,8 @@ def test_every_kspp_kconfig_recommendation_is_required_or_waived(  # type: ignor
         if not model.has(symbol):
             continue  # gone before 6.12, newer than 6.12, or not on this arch
         checked += 1
-        waiver = waivers.get(symbol)
         req = required.get(symbol)
+        waiver = waivers.get(symbol)
         if req is None:
             if waiver is None or waiver.replacement is not None:
                 problems.append(f"{symbol}={value}: neither required nor waived")
@@ -169,6 +179,50 @@ def test_every_kspp_kconfig_recommendation_is_required_or_waived(  # type: ignor
             problems.append(f"{symbol} exists in 6.12 but is gated out of it: {r.reason} "
                             f"({req.origin})")
     assert checked > 80, f"only {checked} KSPP symbols found in the 6.12 tree"
+    assert not problems, f"{name}:\n  " + "\n  ".join(problems)
+
+
+HARDENING_FRAGMENTS = {
+    "x86_64": ["kernel/configs/hardening.config", "arch/x86/configs/hardening.config"],
+    "arm64": ["kernel/configs/hardening.config", "arch/arm64/configs/hardening.config"],
+}
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_every_option_of_the_kernels_own_hardening_config_is_required_or_waived(  # type: ignore[no-untyped-def]
+        name: str, tree73, model_for) -> None:
+    """7.3's own hardening fragments (maintained by KSPP in the tree), read from the tree: each
+    option that exists for the target's arch is required with that value, or waived with a
+    reason, under its 7.3 name."""
+    from kbuild_py.kconfig.dotconfig import assignments
+
+    profile = load_profile(name)
+    model = model_for(tree73, profile.arch, profile.toolchain)
+    kinds = model.symbol_table().kinds()
+    required = by_any_name(profile)
+    waivers = waivers_by_any_name(profile)
+    resolved = {r.requirement.symbol: r for r in
+                resolve(profile, tree73.version, family(profile), model)}
+    problems, checked = [], 0
+    for fragment in HARDENING_FRAGMENTS[profile.arch]:
+        for symbol, value in assignments(tree73.path / fragment, kinds):
+            if not model.has(symbol):
+                continue
+            checked += 1
+            req = required.get(symbol)
+            waiver = waivers.get(symbol)
+            if waiver is not None and waiver.replacement is None:
+                assert waiver.reason.strip(), f"{symbol}: a waiver without a reason"
+                continue
+            if req is None:
+                problems.append(f"{symbol}={value} ({fragment}): neither required nor waived")
+            elif not accepts(req, value.strip('"')) and waiver is None:
+                problems.append(f"{symbol}: {fragment} asks {value}, the profile requires "
+                                f"{req.wanted()} ({req.origin}) without an override")
+            elif resolved[req.symbol].reason.startswith("only for kernel"):
+                problems.append(f"{symbol} exists in 7.3 but is n/a there: "
+                                f"{resolved[req.symbol].reason} ({req.origin})")
+    assert checked > 40, f"only {checked} options of the hardening fragments found in 7.3"
     assert not problems, f"{name}:\n  " + "\n  ".join(problems)
 
 
@@ -214,17 +268,20 @@ def tree_for(name: str, tree):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("name", PROFILES)
-def test_profile_loads_and_resolves_on_6_12(name: str, tree612, model_for) -> None:  # type: ignore[no-untyped-def]
+def test_profile_loads_and_resolves_on_7_3_and_6_12(name: str, tree73, tree612, model_for) -> None:  # type: ignore[no-untyped-def]
     profile = load_profile(name)
-    assert profile.kernel.max == "6.12" and profile.kernel.min == "6.1"
+    assert profile.kernel.max == "7.3" and profile.kernel.min == "6.1"
     for req in profile.requirements.values():
         assert req.why.strip(), f"{req.symbol}: blank why ({req.origin})"
     for w in profile.waivers:
         assert w.reason.strip(), f"{w.symbol}: waiver without a reason ({w.origin})"
-    model = model_for(tree_for(name, tree612), profile.arch, profile.toolchain)
-    # Strict on the newest supported kernel: an unknown symbol raises.
-    resolved = resolve(profile, tree612.version, family(profile), model)
-    assert any(r.applicable for r in resolved)
+    for tree in (tree73, tree612):
+        model = model_for(tree_for(name, tree), profile.arch, profile.toolchain)
+        # Strict on the newest supported kernel (7.3): an unknown symbol raises.
+        resolved = resolve(profile, tree.version, family(profile), model)
+        assert any(r.applicable for r in resolved)
+        # Outside the newest kernel a missing symbol is n/a, with the reason, never dropped.
+        assert all(r.applicable or r.reason for r in resolved)
 
 
 @pytest.mark.parametrize("name", PROFILES)
