@@ -41,6 +41,9 @@ CASES_612 = [
      ["arch/x86/configs/x86_64_defconfig", "kernel/configs/hardening.config",
       "arch/x86/configs/hardening.config"]),
     ("x86_64", "gcc", "tinyconfig+kvm_guest", ["@tinyconfig", "kernel/configs/kvm_guest.config"]),
+    # tinyconfig writes NR_CPUS=1; with SMP its range is 2..512 and Kbuild clamps the 1 to 2
+    # (kconfiglib 14.1 dropped it for the default, 64).
+    ("x86_64", "gcc", "tinyconfig-config+smp", ["@tinyconfig", "CONFIG_SMP=y"]),
     ("x86_64", "gcc", "debian-amd64", ["@debian"]),
     ("arm64", "aarch64-gcc", "defconfig", ["arch/arm64/configs/defconfig"]),
     ("arm64", "aarch64-gcc", "tinyconfig", ["@tinyconfig"]),
@@ -74,12 +77,17 @@ CASES_73 = [
     ("arm64", "aarch64-gcc", "tinyconfig+hardening",
      ["@tinyconfig", *HARDENING_73, "arch/arm64/configs/hardening.config"]),
 ]
-CASES = [("6.12", *c) for c in CASES_612] + [("7.3", *c) for c in CASES_73]
+# 6.1's conf drops the out-of-range NR_CPUS=1 for the default (64) where 6.12 clamps it.
+CASES_61 = [("x86_64", "gcc", "tinyconfig-config+smp-6.1", ["@tinyconfig", "CONFIG_SMP=y"])]
+CASES = ([("6.12", *c) for c in CASES_612] + [("7.3", *c) for c in CASES_73]
+         + [("6.1", *c) for c in CASES_61])
 
 
 # Values both sides must give in a case, so that it exercises what it was added for.
 EXPECT = {
     "defconfig-config+fs-encryption": {"FS_ENCRYPTION_ALGS": "y", "CRYPTO_XTS": "m"},
+    "tinyconfig-config+smp": {"SMP": "y", "NR_CPUS": "2"},
+    "tinyconfig-config+smp-6.1": {"SMP": "y", "NR_CPUS": "64"},
     "migration-from-6.12": {"CFI": "y", "KMALLOC_PARTITION_CACHES": "y", "CFI_CLANG": None,
                             "RANDOM_KMALLOC_CACHES": None},
 }
@@ -116,7 +124,7 @@ class Side:
 @pytest.fixture(scope="module")
 def sides(request, tmp_path_factory):  # type: ignore[no-untyped-def]
     cache: dict[tuple[str, str, str], Side] = {}
-    fixtures = {"6.12": "tree612", "7.3": "tree73"}
+    fixtures = {"6.1": "tree61", "6.12": "tree612", "7.3": "tree73"}
 
     def get(kernel: str, arch: str, tc: str) -> Side:
         if (kernel, arch, tc) not in cache:

@@ -8,6 +8,9 @@
   help, and a symbol whose active default is a lone transitional symbol with a value read is
   marked as set by the user, with the value it got (symbol.c:sym_calc_value()).
 - An int or hex symbol without a value is 0 or 0x0, not empty (kernel 6.9+, symbol.c).
+- A user value outside the active range is clamped to it (symbol.c:sym_validate_range()), not
+  dropped for the default as kconfiglib and older kernels' conf_read() do (6.1 drops it, 6.12
+  clamps it: both checked against Kbuild; taken as one of 6.9's kconfig changes).
 - ``depends on X if Y`` (kernel 6.19+) is ``X || (Y = n)``, as menu.c:menu_add_dep() makes it.
 
 Nothing is changed at import: ``install()`` (called by every parse and cache load) patches
@@ -24,6 +27,7 @@ import kconfiglib
 
 NEW_CHOICE_SEMANTICS = (6, 11)
 ZERO_NUMBERS = (6, 9)  # "kconfig: use 0 and 0x0 as the value of int and hex without one"
+CLAMP_USER_VALUES = (6, 9)  # conf_read() no longer drops out-of-range user values
 _TRANSITIONAL = re.compile(r"\s*transitional\s*(#.*)?$")
 
 
@@ -35,6 +39,7 @@ class CompatKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     choice_priority: dict[Any, list[Any]]
     srcarch: str
     zero_numbers: bool
+    clamp_user_values: bool
     # Symbols declared `transitional` (kernel 6.18+).
     transitional: frozenset[Any]
 
@@ -139,6 +144,7 @@ def adapt(kconf: CompatKconfig, version: tuple[int, ...], srcarch: str) -> None:
     kconf.choice_priority = {}
     kconf.srcarch = srcarch
     kconf.zero_numbers = version[:2] >= ZERO_NUMBERS
+    kconf.clamp_user_values = version[:2] >= CLAMP_USER_VALUES
     if version[:2] >= NEW_CHOICE_SEMANTICS:
         for choice in kconf.unique_choices:
             choice.__class__ = Choice611
@@ -191,9 +197,31 @@ def _after_calc(sym: Any, val: Any) -> None:
             return
 
 
+def _clamped_user_value(sym: Any) -> str | None:
+    """A visible int/hex user value outside the active range, clamped as Kbuild clamps it."""
+    base = kconfiglib._TYPE_TO_BASE[sym.orig_type]
+    if not (sym.user_value and sym.visibility and kconfiglib._is_base_n(sym.user_value, base)):
+        return None
+    for low_expr, high_expr, cond in sym.ranges:
+        if kconfiglib.expr_value(cond):
+            low, high = (int(e.str_value, base) if kconfiglib._is_base_n(e.str_value, base)
+                         else 0 for e in (low_expr, high_expr))
+            val = int(sym.user_value, base)
+            if val < low or val > high:
+                bound = low if val < low else high
+                return str(bound) if sym.orig_type is kconfiglib.INT else hex(bound)
+            return None
+    return None
+
+
 def _str_value(sym: Any) -> str:
     fresh = sym._cached_str_val is None
     val: str = _kconfiglib_str_value(sym)
+    if fresh and sym.orig_type in kconfiglib._INT_HEX \
+            and getattr(sym.kconfig, "clamp_user_values", False):
+        clamped = _clamped_user_value(sym)
+        if clamped is not None:
+            val = sym._cached_str_val = clamped
     if fresh and sym.orig_type not in kconfiglib._BOOL_TRISTATE:
         if not val and sym.orig_type in kconfiglib._INT_HEX \
                 and getattr(sym.kconfig, "zero_numbers", False):

@@ -24,7 +24,7 @@ from ..fsutil import code_digest, in_thread
 from ..signed import Signer
 from . import compat, dotconfig
 from .explain import Explainer, _loc, _val
-from .probes import ProbeRunner
+from .probes import ProbeRunner, module_quiet
 from .results import Explanation, SymbolInfo, SymbolTable
 
 T = TypeVar("T")
@@ -83,7 +83,7 @@ class KconfigModel:
         if data is None:
             return None
         try:
-            with _no_gc():
+            with _no_gc(), module_quiet():
                 kconf = _deep(lambda: pickle.loads(data))  # noqa: S301 - signed by this user
         except Exception:  # a damaged cache is never trusted: parse again
             return None
@@ -96,7 +96,8 @@ class KconfigModel:
     def store(self, path: Path, signer: Signer) -> None:
         self._k._readline = None  # the closed Kconfig file handle cannot be pickled
         self._k._filestack = []
-        data = _deep(lambda: pickle.dumps(self._k, protocol=pickle.HIGHEST_PROTOCOL))
+        with module_quiet():
+            data = _deep(lambda: pickle.dumps(self._k, protocol=pickle.HIGHEST_PROTOCOL))
         signer.dump(path, data)
 
     # -- queries

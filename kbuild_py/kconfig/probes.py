@@ -25,6 +25,12 @@ import kconfiglib
 _PARSE = threading.Lock()  # kconfiglib's module state is shared: one parse at a time
 
 
+def module_quiet() -> threading.Lock:
+    """Held, no parse has kconfiglib's module patched: what pickles or unpickles a model (which
+    names kconfiglib's functions) takes it, so that a parse in another thread cannot interleave."""
+    return _PARSE
+
+
 class _OsView:
     """kconfiglib's ``os`` during a parse: the real module, but for the environment."""
 
