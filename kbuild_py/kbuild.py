@@ -31,6 +31,7 @@ class Interface:
     modules: dict[str, str]  # enabled_by, signed_by, key_symbol, generated_key
     seed: dict[str, str]  # script, file, header (randstruct seed)
     exports: tuple[tuple[str, str], ...] = ()  # (variable, shell command) the Makefile exports
+    installed_sources: str = ""  # glob of installed kernel source tarballs
 
     def owned(self, name: str) -> bool:
         """Whether kbuild-py sets this variable itself (a data file may not)."""
@@ -49,7 +50,8 @@ def interface() -> Interface:
         owned_prefixes=tuple(owned.get("prefixes", [])),
         config_targets=tuple(data["config_targets"]), defconfig_folder=data["defconfig_folder"],
         modules=dict(data["modules"]), seed=dict(data["randstruct_seed"]),
-        exports=tuple(data.get("makefile_exports", {}).items()))
+        exports=tuple(data.get("makefile_exports", {}).items()),
+        installed_sources=data.get("installed_sources", ""))
 
 
 def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -36,8 +36,9 @@ def inputs_digest(plan: BuildPlan) -> str:
     return sha256_text("\n".join(parts))
 
 
-def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
-    """Configure and verify; reports are written before an unmet requirement is raised."""
+def step_config(plan: BuildPlan, *, strict: bool = True, show: bool = True) -> Report:
+    """Configure and verify; reports are written before an unmet requirement is raised.
+    ``show``: print the text report (the matrix prints one table instead)."""
     tree = load_tree(plan)
     configured = configure(plan, tree)
     family = (plan.toolchain.family, plan.toolchain.name)
@@ -49,7 +50,8 @@ def step_config(plan: BuildPlan, *, strict: bool = True) -> Report:
                     config=str(plan.paths.config),
                     mismatches=[m.__dict__ for m in configured.mismatches])
     render.write_all(result, plan.paths.profile)
-    block(render.text(result))
+    if show:
+        block(render.text(result))
     if strict and result.failed:
         raise RequirementsUnmet(
             f"profile {plan.profile.name}: {len(result.failed)} required option(s) did not "

@@ -12,6 +12,7 @@ Ctrl-C and SIGTERM stop the running step at once (SCons alone would let it finis
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import re
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 from .errors import KbuildError, UserError
 
-TARGETS = ("config", "build", "collect", "boot")
+TARGETS = ("config", "build", "collect", "boot", "matrix")
 _SWITCHES = ("strict", "ccache")
 
 
@@ -180,14 +181,25 @@ def declare(arguments: dict[str, str], root: str) -> None:
     variables.Add("ccache", "1: compile through ccache when it is installed; 0: never", "1")
     variables.Add("hosts", "distcc hosts to spread compiles over (DISTCC_HOSTS syntax, e.g. "
                   "'localhost/2 buildbox/8'); empty: compile here", "")
+    variables.Add("profiles", "matrix: the profiles to configure (space-separated; default: all)",
+                  "")
+    variables.Add("kernels", "matrix: the kernels to configure them against (space-separated "
+                  "tarballs or trees; default: every installed linux-source tarball)", "")
     env = Environment(variables=variables, ENV=os.environ, tools=[])
-    Help("kbuild-py: scons profile=<name> [config|build|collect|boot]\n\n"
+    Help("kbuild-py: scons profile=<name> [config|build|collect|boot], or scons matrix\n\n"
          "Targets: config (verified .config and report), build (kernel), collect (default: "
-         "out/<p>/dist/), boot (QEMU + LKDTM: out/<p>/boot/)\n\nVariables:\n"
-         + variables.GenerateHelpText(env), append=False)
+         "out/<p>/dist/), boot (QEMU + LKDTM: out/<p>/boot/), matrix (every profile x every "
+         "kernel, configured and verified: out/matrix/matrix.txt; run pairs in parallel with "
+         "-j)\n\nVariables:\n" + variables.GenerateHelpText(env), append=False)
 
     _install_scons_hooks()
+    from SCons.Script import COMMAND_LINE_TARGETS
+
     from .cli import run as run_reported
+
+    if "matrix" in COMMAND_LINE_TARGETS:
+        _declare_matrix(env, variables, arguments, root)
+        return
 
     prepared: dict[str, Any] = {}
 
@@ -213,7 +225,6 @@ def declare(arguments: dict[str, str], root: str) -> None:
         Exit(code)
     jobs, strict, out, plan = (prepared[k] for k in ("jobs", "strict", "out", "plan"))
     src_id, digest = prepared["src_id"], prepared["digest"]
-    from SCons.Script import COMMAND_LINE_TARGETS
 
     for target in COMMAND_LINE_TARGETS:
         if target not in TARGETS and "/" not in target:  # file targets are fine
@@ -264,6 +275,61 @@ def declare(arguments: dict[str, str], root: str) -> None:
     if _ours(plan):  # only a folder kbuild-py made for this profile is ever removed
         Clean(collect, [str(paths.profile)])
     NoClean(str(out / "src"), str(out / "cache"))
+
+
+def _declare_matrix(env: Any, variables: Any, arguments: dict[str, str], root: str) -> None:
+    """`scons matrix`: tree + configure + verify for every profile x kernel pair (independent
+    nodes, so -j runs them in parallel), then one table. A pair that fails is a cell."""
+    from SCons.Script import Alias, AlwaysBuild, Exit, SConsignFile, Value
+
+    from . import catalog, matrix
+    from .cli import run as run_reported
+    from .fsutil import code_digest
+    from .pipeline import inputs_digest
+    from .plan import make_plan, out_folder
+    from .source import parse_source_arg
+    from .tree import tree_identity
+
+    pairs: list[tuple[Any, str]] = []
+    folder: list[Path] = []
+
+    def prepare() -> int:
+        jobs, _, ccache = _check_variables(variables, env, arguments)
+        out_text = str(env["out"])
+        out = out_folder(out_text if not out_text.strip() or Path(out_text).is_absolute()
+                         else str(Path(root) / out_text))
+        names = str(env["profiles"]).split() or catalog.names("profiles")
+        kernels = str(env["kernels"]).split() or matrix.installed_kernels()
+        if not kernels:
+            raise UserError("matrix: no kernel given and none installed",
+                            "give kernels=<tarball ...> or install linux-source-<version>")
+        for kernel in kernels:
+            pin = parse_source_arg(kernel)
+            label = matrix.kernel_label(pin)
+            for name in names:
+                plan = make_plan(name, out / "matrix" / label, pin, jobs, ccache=ccache)
+                pairs.append((plan, label))
+        folder.append(out / "matrix")
+        folder[0].mkdir(parents=True, exist_ok=True)
+        return 0
+
+    code = run_reported(prepare, _debug(), "scons", signals=False)
+    if code:
+        Exit(code)
+    SConsignFile(str(folder[0] / ".sconsign"))
+    own = Value(code_digest(Path(__file__).resolve().parent))
+    reports = []
+    for plan, label in pairs:
+        node = env.Command(
+            [str(plan.paths.profile / "report.json"), str(matrix.error_file(plan))],
+            [Value(tree_identity(plan)), Value(inputs_digest(plan)), own],
+            _action(functools.partial(matrix.run_pair, plan),
+                    f"configure + verify {plan.profile.name} on {label}"))
+        reports.append(node[0])
+    table = env.Command(str(folder[0] / "matrix.txt"), reports, _action(
+        lambda: matrix.write(folder[0], [matrix.read_cell(p, k) for p, k in pairs]), "matrix"))
+    AlwaysBuild(table)
+    Alias("matrix", table)
 
 
 def _ours(plan: Any) -> bool:

@@ -1,0 +1,131 @@
+"""The profile x kernel matrix: every profile configured and verified against every kernel, one
+table. SCons runs the pairs (`scons matrix`, in parallel with -j); this module names the
+kernels, runs one pair so that its failure becomes a cell rather than the end of the run, and
+renders the table from the pairs' reports.
+
+Each kernel has its own output folder, out/matrix/<kernel>/: its tree is extracted once there
+and shared by every profile, as any out/ folder shares src/ between its profiles.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Busy, Interrupted, KbuildError, RequirementsUnmet
+from .fsutil import atomic_write
+from .plan import BuildPlan
+from .profile import SourcePin
+
+COLUMNS = ("ok", "unmet", "waived", "n/a")
+
+
+def installed_kernels() -> list[str]:
+    """Kernel tarballs the machine's packages installed (kbuild/interface.yaml names where)."""
+    from .kbuild import interface
+
+    return sorted(glob.glob(interface().installed_sources), key=_version_key)
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", Path(path).name)) or (0,)
+
+
+def kernel_label(pin: SourcePin) -> str:
+    """A folder name for a kernel source: its file or folder name without archive suffixes."""
+    name = Path(pin.location.split("#", 1)[0].rstrip("/")).name
+    name = re.sub(r"\.tar(\.[a-z0-9]+)?$|\.t[gx]z$", "", name)
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "kernel"
+
+
+def error_file(plan: BuildPlan) -> Path:
+    return plan.paths.profile / "matrix-error.txt"
+
+
+def run_pair(plan: BuildPlan) -> None:
+    """Tree, configure and verify one pair, report-only. A failure is written as the pair's
+    cell (one line) instead of ending the run; being busy or interrupted still ends it."""
+    from .pipeline import locked, step_config
+    from .tree import step_tree
+
+    err = error_file(plan)
+    try:
+        with locked(plan):
+            err.unlink(missing_ok=True)
+            step_tree(plan)
+            step_config(plan, strict=False, show=False)
+    except (Busy, Interrupted):
+        raise
+    except KbuildError as e:
+        err.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(err, f"{e.kind}: {e.one_line()}\n")
+
+
+@dataclass(frozen=True)
+class Cell:
+    profile: str
+    kernel: str
+    version: str = ""
+    counts: tuple[int, ...] = ()
+    mismatches: int = 0
+    error: str = ""
+
+    @property
+    def good(self) -> bool:
+        return not self.error and self.counts[1] == 0 and self.mismatches == 0
+
+    def text(self) -> str:
+        if self.error:
+            return self.error
+        ok, unmet, waived, na = self.counts
+        return (f"ok {ok} | unmet {unmet} | waived {waived} | n/a {na} | "
+                f"kconfiglib != Kbuild {self.mismatches}")
+
+
+def read_cell(plan: BuildPlan, kernel: str) -> Cell:
+    err = error_file(plan)
+    if err.is_file():
+        return Cell(plan.profile.name, kernel, error=err.read_text().strip())
+    try:
+        report = json.loads((plan.paths.profile / "report.json").read_text())
+        counts = tuple(int(report["counts"].get(c, 0)) for c in COLUMNS)
+        return Cell(plan.profile.name, kernel, str(report.get("kernel", "")), counts,
+                    len(report.get("prediction_mismatches", [])))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return Cell(plan.profile.name, kernel, error="no report (the pair did not run)")
+
+
+def render(cells: list[Cell]) -> str:
+    """One block per kernel, one line per profile: a table a terminal and a CI log both keep."""
+    lines = []
+    kernels = list(dict.fromkeys(c.kernel for c in cells))
+    width = max(len(c.profile) for c in cells)
+    for kernel in kernels:
+        row = [c for c in cells if c.kernel == kernel]
+        version = next((c.version for c in row if c.version), "")
+        lines.append(f"{kernel}" + (f" ({version})" if version else ""))
+        lines += [f"  {c.profile:<{width}}  {c.text()}" for c in row]
+    good = sum(c.good for c in cells)
+    lines.append(f"{good} of {len(cells)} profile x kernel pairs: 0 unmet, kconfiglib == Kbuild")
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, cells: list[Cell]) -> str:
+    """matrix.txt and matrix.json in ``out``; the table. Raises (exit 1) when a pair is not
+    clean, after writing."""
+    table = render(cells)
+    atomic_write(out / "matrix.txt", table)
+    atomic_write(out / "matrix.json", json.dumps(
+        [{"profile": c.profile, "kernel": c.kernel, "version": c.version,
+          "counts": dict(zip(COLUMNS, c.counts, strict=False)),
+          "kconfiglib_vs_kbuild": c.mismatches, "error": c.error} for c in cells], indent=2) + "\n")
+    print(table, end="", flush=True)
+    bad = [c for c in cells if not c.good]
+    if bad:
+        raise RequirementsUnmet(f"matrix: {len(bad)} of {len(cells)} pairs are not clean "
+                                f"(first: {bad[0].profile} on {bad[0].kernel})",
+                                f"see {out / 'matrix.txt'} and each pair's report.txt")
+    return table
