@@ -12,6 +12,7 @@ from typing import Any
 
 from . import catalog
 from .errors import UserError
+from .profile import Rename, Version, VersionRange, parse_version
 from .yamlio import Document
 
 
@@ -41,9 +42,24 @@ class LkdtmTest:
     arches: tuple[str, ...] | None = None  # None: every arch
     why: str = ""
     note: str = ""
+    kernel: VersionRange | None = None  # the kernels whose LKDTM has the test
+    renamed_from: tuple[Rename, ...] = ()  # its older LKDTM names
 
     def applies_to(self, arch: str) -> bool:
         return self.arches is None or arch in self.arches
+
+    def missing_in(self, version: Version | None) -> str | None:
+        """Why this kernel's LKDTM has no such test, or None (unknown version: assume it has)."""
+        if version is None or self.kernel is None or self.kernel.contains(version):
+            return None
+        return f"LKDTM has this test only in kernel {self.kernel}"
+
+    def trigger(self, version: Version | None) -> str:
+        """The test's name in this kernel's LKDTM."""
+        for rename in sorted(self.renamed_from, key=lambda r: parse_version(r.before)):
+            if version is not None and version < parse_version(rename.before):
+                return rename.name
+        return self.name
 
     def vouched_items(self) -> list[str]:
         return [item for group in self.vouches for item in group]
@@ -99,7 +115,10 @@ def _test_from(doc: Document, name: str, raw: dict[str, Any], defaults: dict[str
         precondition=Precondition(_regex(doc, (*where("precondition"), "pattern"),
                                          pre["pattern"]), pre["otherwise"]) if pre else None,
         arches=tuple(arches) if arches is not None else None,
-        why=fields.get("why", ""), note=fields.get("note", ""))
+        why=fields.get("why", ""), note=fields.get("note", ""),
+        kernel=VersionRange(raw["kernel"].get("min"), raw["kernel"].get("max"))
+        if "kernel" in raw else None,
+        renamed_from=tuple(Rename(r["name"], r["before"]) for r in raw.get("renamed_from", ())))
 
 
 def load_expectations(arch: str, path: Path | None = None) -> Expectations:

@@ -96,6 +96,14 @@ class Requirement:
                 return rename.name
         return self.symbol
 
+    def rename_note(self, used: str) -> str:
+        """Where a name used for an older kernel comes from: 'called X in this kernel (Y since
+        6.15)'; empty for the current name."""
+        for rename in self.renamed_from:
+            if rename.name == used:
+                return f"called {used} in this kernel ({self.symbol} since {rename.before})"
+        return "" if used == self.symbol else f"called {used} in this kernel"
+
     def wanted(self) -> str:
         """What is accepted, for humans: 'y', 'is not set', '>= 32', 'one of 1, 2'."""
         if self.value is not None:

@@ -130,7 +130,7 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
             continue
         value = final.get(r.symbol)
         if satisfied(req, value):
-            note = f"called {r.symbol} in this kernel" if r.symbol != req.symbol else ""
+            note = req.rename_note(r.symbol)
             checks.append(Check(r.symbol, req, OK, value, note))
             continue
         explanation = None
