@@ -251,9 +251,25 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     return parse
 
 
+class _Version(argparse.Action):
+    """--version: computed only when asked (it may run git)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from .about import describe
+
+        print(describe())
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="kbuild-py", description=__doc__)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action=_Version, help="print kbuild-py's version and commit")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help: str,
