@@ -65,8 +65,9 @@ def _kernel_version(plan: BuildPlan) -> str:
 
 
 def _parsed(version: str) -> tuple[int, ...] | None:
-    numbers = version.split("-")[0].split(".")
-    return tuple(int(n) for n in numbers) if all(n.isdigit() for n in numbers) else None
+    """'6.12.0+' or '7.3.4-rc1' as (6, 12, 0) or (7, 3, 4); None if it is no version."""
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    return tuple(int(n) for n in m.groups() if n is not None) if m else None
 
 
 def select_tests(expectations: Expectations, names: list[str] | None) -> list[LkdtmTest]:

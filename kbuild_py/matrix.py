@@ -45,23 +45,45 @@ def error_file(plan: BuildPlan) -> Path:
     return plan.paths.profile / "matrix-error.txt"
 
 
-def run_pair(plan: BuildPlan) -> None:
+def run_pair(plan: BuildPlan, known_error: str = "") -> None:
     """Tree, configure and verify one pair, report-only. A failure is written as the pair's
-    cell (one line) instead of ending the run; being busy or interrupted still ends it."""
+    cell (one line) instead of ending the run; being busy or interrupted still ends it. The
+    error file is always written (empty when the pair ran), so SCons sees its targets made.
+    ``known_error``: the pair could not even be planned (a missing tarball or compiler)."""
+    from .errors import from_os_error
     from .pipeline import locked, step_config
     from .tree import step_tree
 
     err = error_file(plan)
+    err.parent.mkdir(parents=True, exist_ok=True)
+    message = known_error
+    if not message:
+        try:
+            with locked(plan):
+                step_tree(plan)
+                step_config(plan, strict=False, show=False)
+        except (Busy, Interrupted, KeyboardInterrupt):
+            raise
+        except KbuildError as e:
+            message = f"{e.kind}: {e.one_line()}"
+        except OSError as e:
+            failure = from_os_error(e, f"configuring {plan.profile.name}")
+            message = f"{failure.kind}: {failure.one_line()}"
+        except Exception as e:  # a bug in one pair is that pair's cell, not the end of the run
+            message = f"failure: internal error: {type(e).__name__}: {e}"
+    atomic_write(err, message + "\n" if message else "")
+
+
+def planned(plan: BuildPlan) -> tuple[str, str]:
+    """What a pair's SCons signature covers, or the one-line error that stops it: (signature,
+    error)."""
+    from .pipeline import inputs_digest
+    from .tree import tree_identity
+
     try:
-        with locked(plan):
-            err.unlink(missing_ok=True)
-            step_tree(plan)
-            step_config(plan, strict=False, show=False)
-    except (Busy, Interrupted):
-        raise
+        return f"{tree_identity(plan)}|{inputs_digest(plan)}", ""
     except KbuildError as e:
-        err.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(err, f"{e.kind}: {e.one_line()}\n")
+        return "", f"{e.kind}: {e.one_line()}"
 
 
 @dataclass(frozen=True)
@@ -87,8 +109,9 @@ class Cell:
 
 def read_cell(plan: BuildPlan, kernel: str) -> Cell:
     err = error_file(plan)
-    if err.is_file():
-        return Cell(plan.profile.name, kernel, error=err.read_text().strip())
+    message = err.read_text().strip() if err.is_file() else ""
+    if message:
+        return Cell(plan.profile.name, kernel, error=message)
     try:
         report = json.loads((plan.paths.profile / "report.json").read_text())
         counts = tuple(int(report["counts"].get(c, 0)) for c in COLUMNS)

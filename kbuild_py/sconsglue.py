@@ -12,7 +12,6 @@ Ctrl-C and SIGTERM stop the running step at once (SCons alone would let it finis
 from __future__ import annotations
 
 import atexit
-import functools
 import os
 import re
 import sys
@@ -277,6 +276,19 @@ def declare(arguments: dict[str, str], root: str) -> None:
     NoClean(str(out / "src"), str(out / "cache"))
 
 
+_MATRIX_PAIRS: dict[str, tuple[Any, str]] = {}
+
+
+def _matrix_pair_step(key: str) -> Callable[[], None]:
+    """The step of one pair, closing over its key only (a string: stable contents)."""
+    def step() -> None:
+        from . import matrix
+
+        plan, error = _MATRIX_PAIRS[key]
+        matrix.run_pair(plan, error)
+    return step
+
+
 def _declare_matrix(env: Any, variables: Any, arguments: dict[str, str], root: str) -> None:
     """`scons matrix`: tree + configure + verify for every profile x kernel pair (independent
     nodes, so -j runs them in parallel), then one table. A pair that fails is a cell."""
@@ -285,12 +297,11 @@ def _declare_matrix(env: Any, variables: Any, arguments: dict[str, str], root: s
     from . import catalog, matrix
     from .cli import run as run_reported
     from .fsutil import code_digest
-    from .pipeline import inputs_digest
     from .plan import make_plan, out_folder
     from .source import parse_source_arg
-    from .tree import tree_identity
 
     pairs: list[tuple[Any, str]] = []
+    signatures: list[tuple[str, str]] = []
     folder: list[Path] = []
 
     def prepare() -> int:
@@ -309,6 +320,7 @@ def _declare_matrix(env: Any, variables: Any, arguments: dict[str, str], root: s
             for name in names:
                 plan = make_plan(name, out / "matrix" / label, pin, jobs, ccache=ccache)
                 pairs.append((plan, label))
+                signatures.append(matrix.planned(plan))
         folder.append(out / "matrix")
         folder[0].mkdir(parents=True, exist_ok=True)
         return 0
@@ -319,11 +331,14 @@ def _declare_matrix(env: Any, variables: Any, arguments: dict[str, str], root: s
     SConsignFile(str(folder[0] / ".sconsign"))
     own = Value(code_digest(Path(__file__).resolve().parent))
     reports = []
-    for plan, label in pairs:
+    for (plan, label), (signature, error) in zip(pairs, signatures, strict=True):
+        key = f"{label}/{plan.profile.name}"
+        _MATRIX_PAIRS[key] = (plan, error)
+        # The action names its pair by a string: SCons signs an action by its contents, and a
+        # plan object in them would differ from run to run.
         node = env.Command(
-            [str(plan.paths.profile / "report.json"), str(matrix.error_file(plan))],
-            [Value(tree_identity(plan)), Value(inputs_digest(plan)), own],
-            _action(functools.partial(matrix.run_pair, plan),
+            [str(matrix.error_file(plan))], [Value(signature or error), own],
+            _action(_matrix_pair_step(key),
                     f"configure + verify {plan.profile.name} on {label}"))
         reports.append(node[0])
     table = env.Command(str(folder[0] / "matrix.txt"), reports, _action(

@@ -49,3 +49,10 @@ def test_transitional_symbols_with_other_properties_are_refused_as_kbuild_refuse
     shutil.copytree(tree73.path / "scripts" / "kconfig" / "tests" / "err_transitional", folder)
     with pytest.raises(InfraError, match="transitional symbol BAD_DEFAULT can only have"):
         _model(folder, tree73)
+
+
+def test_only_a_config_symbol_can_be_transitional(tree73, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "Kconfig").write_text('choice\n\tprompt "pick"\n\ttransitional\n'
+                                      'config A\n\tbool "a"\nendchoice\n')
+    with pytest.raises(InfraError, match="only a config symbol can be transitional"):
+        _model(tmp_path, tree73)

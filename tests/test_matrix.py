@@ -67,6 +67,11 @@ def test_scons_matrix_configures_every_pair_in_parallel(tree612, tree73, tmp_pat
         if c["kernel"] == "linux-source-9.9":
             assert c["error"].startswith(("error: ", "failure: ")), c
             assert "linux-source-9.9.tar.xz" in c["error"], c
+    # A second run with nothing changed runs no pair again: only the table is printed.
+    again = subprocess.run(r.args, cwd=REPO, capture_output=True, text=True, check=False,
+                           timeout=600)
+    assert again.returncode == 1 and "configure + verify" not in again.stdout, again.stdout
+    assert table in again.stdout
     # The trees were shared, not extracted again: each kernel's src/ holds the link to the
     # session's tree, and beside it only qemu-arm64's patched copy (<tree>-<queue digest>).
     for label in ("linux-source-6.12", "linux-source-7.3"):

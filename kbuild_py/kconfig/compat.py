@@ -69,6 +69,8 @@ class CompatKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
 
     def _tokenize(self, s: str) -> Any:
         if self._props_of is not None and _TRANSITIONAL.match(s):
+            if self._props_of.item.__class__ is not kconfiglib.Symbol:
+                self._parse_error("only a config symbol can be transitional")
             self._declared.append((self._props_of.item, self.filename, self.linenr))
             return (None,)  # read like a blank line; the symbol is noted
         tokens = super()._tokenize(s)
@@ -207,9 +209,8 @@ def _clamped_user_value(sym: Any) -> str | None:
             low, high = (int(e.str_value, base) if kconfiglib._is_base_n(e.str_value, base)
                          else 0 for e in (low_expr, high_expr))
             val = int(sym.user_value, base)
-            if val < low or val > high:
-                bound = low if val < low else high
-                return str(bound) if sym.orig_type is kconfiglib.INT else hex(bound)
+            if val < low or val > high:  # the bound's own text, as sym_validate_range() copies it
+                return str((low_expr if val < low else high_expr).str_value)
             return None
     return None
 

@@ -28,6 +28,9 @@ from .probes import ProbeRunner, module_quiet
 from .results import Explanation, SymbolInfo, SymbolTable
 
 T = TypeVar("T")
+# kconfiglib's own $(shell) (read at import: during a parse in another thread the module
+# attribute is that parse's hook).
+_KCONFIGLIB_SHELL = kconfiglib._shell_fn
 PACKAGE = Path(__file__).resolve().parent
 
 
@@ -69,7 +72,7 @@ class KconfigModel:
                                  f"{' '.join(str(e).split())}",
                                  "report this kernel version as unsupported") from None
             commands = probes.commands()
-        kconf._functions["shell"] = (kconfiglib._shell_fn, 1, 1)  # not the runner's hook
+        kconf._functions["shell"] = (_KCONFIGLIB_SHELL, 1, 1)  # not the runner's hook
         compat.adapt(kconf, version, env.get("SRCARCH", "?"))
         model = cls(kconf)
         model.probe_commands = commands
