@@ -19,6 +19,7 @@ from .errors import Busy, Interrupted, KbuildError, RequirementsUnmet
 from .fsutil import atomic_write
 from .plan import BuildPlan
 from .profile import SourcePin
+from .ui import block
 
 COLUMNS = ("ok", "unmet", "waived", "n/a")
 
@@ -145,7 +146,7 @@ def write(out: Path, cells: list[Cell]) -> str:
         [{"profile": c.profile, "kernel": c.kernel, "version": c.version,
           "counts": dict(zip(COLUMNS, c.counts, strict=False)),
           "kconfiglib_vs_kbuild": c.mismatches, "error": c.error} for c in cells], indent=2) + "\n")
-    print(table, end="", flush=True)
+    block(table)
     bad = [c for c in cells if not c.good]
     if bad:
         raise RequirementsUnmet(f"matrix: {len(bad)} of {len(cells)} pairs are not clean "
