@@ -38,7 +38,7 @@ from .kconfig.dotconfig import read_config
 from .lkdtm import Expectations, LkdtmTest, load_expectations
 from .plan import BuildPlan
 from .status import Status
-from .verdict import NOT_APPLICABLE, BootReport, OptionValue, Verdict, judge
+from .verdict import NOT_APPLICABLE, BootReport, OptionValue, Verdict, judge, undecided
 
 
 def _option_values(test: LkdtmTest, final: dict[str, str],
@@ -149,11 +149,19 @@ def run_suite(plan: BuildPlan, *, tests: list[str] | None = None, jobs: int = 2,
                 if t.repeat > 1:
                     words.append(f"kbuild_py_repeat={t.repeat}")
                 cmdline = " ".join(words)
-                log = logs / f"{t.name}.log"
-                boot = qemu.run([*command, "-append", cmdline], timeout, log, stop)
-                verdict, reason, evidence, ending = judge(t, boot, timeout)
+                seconds = 0.0
+                for attempt in range(1, t.attempts + 1):
+                    log = logs / (f"{t.name}.log" if attempt == 1 else f"{t.name}.{attempt}.log")
+                    boot = qemu.run([*command, "-append", cmdline], timeout, log, stop)
+                    seconds += boot.seconds
+                    verdict, reason, evidence, ending = judge(t, boot, timeout)
+                    if stop.is_set() or not undecided(t, verdict, evidence):
+                        break
+                if attempt > 1:
+                    reason += (f" (boot {attempt} of at most {t.attempts}: LKDTM could not "
+                               "decide in the earlier ones)")
                 return Verdict(t.name, t.what, verdict, reason, options, True, t.outcome,
-                               ending, evidence, boot.seconds, str(log), cmdline)
+                               ending, evidence, seconds, str(log), cmdline)
 
             stop = threading.Event()
             pool = ThreadPoolExecutor(max_workers=max(1, jobs))

@@ -37,6 +37,7 @@ class LkdtmTest:
     explained_by: tuple[re.Pattern[str], ...] = ()
     after: re.Pattern[str] | None = None
     repeat: int = 1
+    attempts: int = 1  # boots in all while LKDTM itself cannot decide (its inconclusive lines)
     cmdline: tuple[str, ...] = ()
     precondition: Precondition | None = None
     arches: tuple[str, ...] | None = None  # None: every arch
@@ -111,7 +112,8 @@ def _test_from(doc: Document, name: str, raw: dict[str, Any], defaults: dict[str
         inconclusive=pats("inconclusive"), not_applicable=pats("not_applicable"),
         explained_by=pats("explained_by"),
         after=_regex(doc, where("after"), after) if after else None,
-        repeat=int(fields.get("repeat", 1)), cmdline=tuple(fields.get("cmdline", [])),
+        repeat=int(fields.get("repeat", 1)),
+        attempts=int(fields.get("attempts", 1)), cmdline=tuple(fields.get("cmdline", [])),
         precondition=Precondition(_regex(doc, (*where("precondition"), "pattern"),
                                          pre["pattern"]), pre["otherwise"]) if pre else None,
         arches=tuple(arches) if arches is not None else None,

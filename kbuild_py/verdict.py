@@ -172,6 +172,14 @@ def _ending(post: str, boot: Boot) -> tuple[str, str]:
     return ("timeout" if boot.timed_out else "no end"), ""
 
 
+def undecided(test: LkdtmTest, verdict: str, evidence: str) -> bool:
+    """Whether LKDTM itself could not decide (one of the test's inconclusive lines, e.g. a
+    reallocation that landed elsewhere): another boot may decide, where a boot that failed
+    or timed out would only fail again."""
+    return verdict == INCONCLUSIVE and bool(evidence) and _search(test.inconclusive,
+                                                                   evidence) is not None
+
+
 def judge(test: LkdtmTest, boot: Boot, timeout: float) -> tuple[str, str, str, str]:
     """(verdict, reason, evidence, ending) of one boot's console for one test."""
     text = boot.console
