@@ -41,7 +41,8 @@ class Built:
 
 def ccache_stats() -> dict[str, int]:
     """ccache's counters (ccache >= 4: --print-stats is machine-readable)."""
-    r = subprocess.run(["ccache", "--print-stats"], capture_output=True, text=True, check=False)
+    r = subprocess.run([kbuild.interface().wrappers["ccache"]["command"], "--print-stats"],
+                       capture_output=True, text=True, check=False)
     out: dict[str, int] = {}
     for line in r.stdout.splitlines():
         key, _, value = line.partition("\t")
@@ -246,29 +247,23 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
     kcflags = kbuild.appended("KCFLAGS", own)
     if kcflags:
         variables["KCFLAGS"] = kcflags
-    use_ccache = plan.ccache and shutil.which("ccache") is not None
+    wrappers = kbuild.interface().wrappers  # how ccache and distcc wrap CC (data)
+    ccache, remote = wrappers["ccache"], wrappers["distcc"]
+    use_ccache = plan.ccache and shutil.which(ccache["command"]) is not None
     cc = plan.toolchain.tools["CC"]
     if plan.distcc_hosts:
-        if shutil.which("distcc") is None:
+        if shutil.which(remote["command"]) is None:
             raise InfraError("distcc hosts given, but distcc is not installed",
                              "apt-get install distcc, or drop hosts=")
-        env["DISTCC_HOSTS"] = plan.distcc_hosts
-    if use_ccache:
-        # Same compiler, through ccache; misses go to distcc when hosts are given. No
-        # CCACHE_BASEDIR: ccache would rewrite source paths to relative ones that Kbuild's
-        # -fmacro-prefix-map no longer maps, and __FILE__ strings would differ from a build
-        # without ccache (hits are per out/ folder, as its absolute paths are hashed).
-        # compiler_check=content: ccache identifies the compiler and each -fplugin= by content,
-        # not mtime; the GCC plugins are rebuilt by every clean build, with the same bytes.
-        variables["CC"] = f"ccache {cc}"
-        env["CCACHE_NOHASHDIR"] = "1"
-        env["CCACHE_BASEDIR"] = ""  # whatever a ccache.conf says
-        env["CCACHE_COMPILERCHECK"] = "content"
+        env[remote["hosts_variable"]] = plan.distcc_hosts
+    if use_ccache:  # the same compiler through ccache; its misses go to distcc with hosts
+        variables["CC"] = f"{ccache['command']} {cc}"
+        env.update(ccache["env"])
         if plan.distcc_hosts:
-            env["CCACHE_PREFIX"] = "distcc"
+            env.update(ccache["then_distcc"])
         before = ccache_stats()
     elif plan.distcc_hosts:
-        variables["CC"] = f"distcc {cc}"
+        variables["CC"] = f"{remote['command']} {cc}"
     from tqdm import tqdm  # only a build draws a progress bar
 
     argv = make_argv(tree.path, build_dir, variables, targets(plan, config), plan.jobs)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from . import catalog
 from .errors import UserError
@@ -32,6 +33,7 @@ class Interface:
     seed: dict[str, str]  # script, file, header (randstruct seed)
     exports: tuple[tuple[str, str], ...] = ()  # (variable, shell command) the Makefile exports
     installed_sources: str = ""  # glob of installed kernel source tarballs
+    wrappers: dict[str, Any] = field(default_factory=dict)  # compiler_wrappers: ccache, distcc
 
     def owned(self, name: str) -> bool:
         """Whether kbuild-py sets this variable itself (a data file may not)."""
@@ -51,7 +53,8 @@ def interface() -> Interface:
         config_targets=tuple(data["config_targets"]), defconfig_folder=data["defconfig_folder"],
         modules=dict(data["modules"]), seed=dict(data["randstruct_seed"]),
         exports=tuple(data.get("makefile_exports", {}).items()),
-        installed_sources=data.get("installed_sources", ""))
+        installed_sources=data.get("installed_sources", ""),
+        wrappers=dict(data["compiler_wrappers"]))
 
 
 def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:
