@@ -160,6 +160,11 @@ def run_suite(plan: BuildPlan, *, tests: list[str] | None = None, jobs: int = 2,
                 if attempt > 1:
                     reason += (f" (boot {attempt} of at most {t.attempts}: LKDTM could not "
                                "decide in the earlier ones)")
+                if t.undecidable_with and undecided(t, verdict, evidence):
+                    defeating, why = t.undecidable_with
+                    if by_design := [o for o in defeating if final.get(o, "n") != "n"]:
+                        verdict = NOT_APPLICABLE
+                        reason = f"undecidable with {', '.join(by_design)}: {why} ({reason})"
                 return Verdict(t.name, t.what, verdict, reason, options, True, t.outcome,
                                ending, evidence, seconds, str(log), cmdline)
 

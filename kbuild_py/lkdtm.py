@@ -38,6 +38,9 @@ class LkdtmTest:
     after: re.Pattern[str] | None = None
     repeat: int = 1
     attempts: int = 1  # boots in all while LKDTM itself cannot decide (its inconclusive lines)
+    # Options with which LKDTM's test cannot decide by design, and why: still undecided after
+    # its attempts, the test is n/a on a kernel that sets one (not inconclusive).
+    undecidable_with: tuple[tuple[str, ...], str] | None = None
     cmdline: tuple[str, ...] = ()
     precondition: Precondition | None = None
     arches: tuple[str, ...] | None = None  # None: every arch
@@ -113,7 +116,11 @@ def _test_from(doc: Document, name: str, raw: dict[str, Any], defaults: dict[str
         explained_by=pats("explained_by"),
         after=_regex(doc, where("after"), after) if after else None,
         repeat=int(fields.get("repeat", 1)),
-        attempts=int(fields.get("attempts", 1)), cmdline=tuple(fields.get("cmdline", [])),
+        attempts=int(fields.get("attempts", 1)),
+        undecidable_with=(tuple(fields["undecidable_with"]["options"]),
+                          fields["undecidable_with"]["why"])
+        if "undecidable_with" in fields else None,
+        cmdline=tuple(fields.get("cmdline", [])),
         precondition=Precondition(_regex(doc, (*where("precondition"), "pattern"),
                                          pre["pattern"]), pre["otherwise"]) if pre else None,
         arches=tuple(arches) if arches is not None else None,
