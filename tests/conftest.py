@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_61, TARBALL_73, TARBALL_612, TEST_OUT
+from kbtest import REPO, TARBALL_61, TARBALL_73, TARBALL_612, TEST_OUT, TINY, scons_build
 
 
 @pytest.fixture(scope="session")
@@ -22,10 +22,14 @@ def session_started() -> float:
 
 
 @pytest.fixture(scope="session")
-def session_ccache(tmp_path_factory: pytest.TempPathFactory, session_started: float) -> Path:
-    """One ccache for the test session (empty at its start): a profile built twice in the same
-    folder, as the boot suite and the SCons end-to-end test do, compiles only once."""
-    return tmp_path_factory.mktemp("ccache")
+def session_ccache() -> Path:
+    """One ccache for the tests, kept in out/.test between runs like the extracted trees. ccache
+    keys every object by its inputs (compiler and plugins by content), so a kept cache makes a
+    rerun fast and never hides a change; the builds whose property is "compiled from scratch"
+    (reproducibility, distcc) run without it."""
+    path = TEST_OUT / "ccache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +67,34 @@ def tree61():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def tree73():  # type: ignore[no-untyped-def]
     return _tree(TARBALL_73)
+
+
+# The kernels the session builds once, in out/.test, with the real SCons chain, and that tests
+# share read-only (nothing rebuilds, cleans or edits them): name -> (profile, source or None for
+# the profile's own). The qemu kernels are the newest kernel's, booted by the LKDTM suite; the
+# tiny ones (tests/profiles/) are the references for the tests that build a second time.
+SESSION_KERNELS = {
+    "qemu-x86_64": ("qemu-x86_64", TARBALL_73),
+    "qemu-arm64": ("qemu-arm64", TARBALL_73),
+    "tiny-x86_64": (str(TINY / "tiny-x86_64.yaml"), None),
+    "tiny-arm64": (str(TINY / "tiny-arm64.yaml"), None),
+}
+
+
+@pytest.fixture(scope="session")
+def session_kernel():  # type: ignore[no-untyped-def]
+    """name -> out/.test/<name>, built by SCons on first use. Every use asks SCons again (a
+    no-op of seconds when up to date), so a test that cleaned and rebuilt one (test_scons)
+    or failed half-way leaves no later test with a missing kernel: order does not matter."""
+
+    def get(name: str) -> Path:
+        profile, source = SESSION_KERNELS[name]
+        tarball = source or TARBALL_612
+        if not tarball.is_file():
+            pytest.skip(f"{tarball} not installed (./setup installs it)")
+        return scons_build(profile, TEST_OUT, *([f"source={source}"] if source else []))
+
+    return get
 
 
 @pytest.fixture
@@ -106,18 +138,44 @@ def kbuild_base(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 @pytest.fixture(scope="session")
 def model_for():  # type: ignore[no-untyped-def]
-    """A parsed KconfigModel per (tree, arch, toolchain), cached per session."""
-    from kbuild_py.kconfig.model import KconfigModel
+    """A parsed KconfigModel per (tree, arch, toolchain), shared by the session's tests and kept
+    in out/.test/cache like kbuild-py keeps its own: signed, and keyed by the tree's content,
+    the toolchain's identity, the Kconfig environment, kconfiglib's and kbuild-py's code (so a
+    kept model never hides a change)."""
+    from kbuild_py import kbuild
+    from kbuild_py.kconfig.model import KconfigModel, cache_key
+    from kbuild_py.signed import Signer
     from kbuild_py.toolchain import detect, kconfig_environment, load_arch, load_toolchain
 
     models: dict[tuple[str, str, str], KconfigModel] = {}
+    signer = Signer(TEST_OUT / "cache")
 
     def get(tree, arch: str, tc: str) -> KconfigModel:  # type: ignore[no-untyped-def]
         key = (str(tree.path), arch, tc)
         if key not in models:
             a, t = load_arch(arch), load_toolchain(tc)
-            env = kconfig_environment(t, detect(t, arch), a, str(tree.path), tree.version_text)
-            models[key] = KconfigModel.parse(tree.path, env, tree.version)
+            ident = detect(t, arch)
+            env = kconfig_environment(t, ident, a, str(tree.path), tree.version_text)
+            digest = cache_key([tree.identity, arch, ident.key(), kbuild.identity(env)])
+            models[key] = KconfigModel.parse(
+                tree.path, env, tree.version, signer=signer,
+                cache=TEST_OUT / "cache" / "kconfig-tests" / f"{digest}.pickle")
         return models[key]
 
     return get
+
+
+# Fixtures that mean a real kernel tree (extracted, parsed or made) or a built kernel: a test
+# that uses one carries the marker, so the fast tier (-m "not kernel and not build") is what
+# its name says whatever a test's own decorators forgot.
+_KERNEL_FIXTURES = {"tree61", "tree612", "tree73", "model_for", "kbuild_base", "session_kernel"}
+_BUILD_FIXTURES = {"session_kernel"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & _KERNEL_FIXTURES:
+            item.add_marker(pytest.mark.kernel)
+        if used & _BUILD_FIXTURES:
+            item.add_marker(pytest.mark.build)

@@ -10,6 +10,7 @@ TARBALL_612 = Path("/usr/src/linux-source-6.12.tar.xz")
 TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
 TARBALL_73 = Path("/usr/src/linux-source-7.3.tar.xz")
 TEST_OUT = REPO / "out" / ".test"
+TINY = REPO / "tests" / "profiles"  # test-only profiles: small real kernels
 
 
 def processes_in(folder: Path) -> list[str]:
@@ -81,3 +82,11 @@ def shared_out(out: Path, trees) -> Path:  # type: ignore[no-untyped-def]
     if hashes.is_file():
         (out / "cache" / "hashes.json").write_bytes(hashes.read_bytes())
     return out
+
+
+def scons_build(profile: str, out: Path, *variables: str) -> Path:
+    """`scons profile=P out=O [variables]` from the checkout, which must succeed → out/<name>."""
+    r = subprocess.run(["scons", "-Q", f"profile={profile}", f"out={out}", *variables],
+                       cwd=REPO, capture_output=True, text=True, check=False, timeout=3600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out / Path(profile).stem

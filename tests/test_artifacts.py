@@ -3,8 +3,9 @@ modules_install left) and device trees.
 
 The qemu kernels have no modules: a tinyconfig kernel with two signed modules is built here
 for real (about two minutes), and the real targets' full builds ship theirs
-(bench/RESULTS.md). The qemu-arm64 build ships a real device tree, compared across two builds
-by tests/test_distcc.py.
+(bench/RESULTS.md). The qemu-arm64 build ships a real device tree (tests/test_boot.py), and
+the small tiny-arm64 test kernel one with its modules, compared across two builds by
+tests/test_distcc.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Run-time proof: the qemu-x86_64 and qemu-arm64 kernels are built, booted once per LKDTM test
-under QEMU, and every protection the profile claims is observed; a negative control (the same
-kernel booted with protections switched off on the command line) must be reported NOT protected.
+"""Run-time proof: the qemu-x86_64 and qemu-arm64 kernels of the newest kernel (7.3) are built
+once for the session (conftest.SESSION_KERNELS) and booted once per LKDTM test under QEMU;
+every protection the profile claims is observed; a negative control (the same kernel booted
+with protections switched off on the command line) must be reported NOT protected.
 
 The fast tests at the end check the harness itself (cpio writer, verdict logic, reports, errors)
 without a kernel.
@@ -14,19 +15,19 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TEST_OUT
+from kbtest import REPO, TARBALL_73, TEST_OUT
 from kbuild_py import boot, initramfs, verdict
 from kbuild_py import report as render
 from kbuild_py.catalog import DATA_FOLDERS
 from kbuild_py.errors import InfraError, UserError
 from kbuild_py.lkdtm import load_expectations
 from kbuild_py.plan import make_plan
+from kbuild_py.profile import SourcePin
 from kbuild_py.verdict import (
     INCONCLUSIVE,
     NOT_APPLICABLE,
@@ -36,17 +37,16 @@ from kbuild_py.verdict import (
     BootReport,
     OptionValue,
     Verdict,
+    undecided,
 )
 
-OUT = TEST_OUT.relative_to(REPO)
-
-# Protections the qemu profiles claim and the suite must see, by LKDTM test (6.12 names).
+# Protections the qemu profiles claim and the suite must see, by LKDTM test (current names).
 REQUIRED_COMMON = [
     "WRITE_RO", "WRITE_RO_AFTER_INIT", "WRITE_KERN", "EXEC_DATA", "EXEC_STACK", "EXEC_KMALLOC",
     "EXEC_VMALLOC", "EXEC_RODATA", "EXEC_USERSPACE", "ACCESS_USERSPACE", "CORRUPT_STACK",
     "CORRUPT_STACK_STRONG", "STACK_GUARD_PAGE_LEADING", "STACK_GUARD_PAGE_TRAILING",
-    "REPORT_STACK_CANARY", "SLAB_FREE_DOUBLE", "SLAB_FREE_CROSS", "SLAB_INIT_ON_ALLOC",
-    "BUDDY_INIT_ON_ALLOC", "CORRUPT_LIST_ADD", "CORRUPT_LIST_DEL", "ARRAY_BOUNDS",
+    "REPORT_STACK_CANARY", "SLAB_FREE_DOUBLE", "SLAB_FREE_CROSS", "BUDDY_INIT_ON_ALLOC",
+    "CORRUPT_LIST_ADD", "CORRUPT_LIST_DEL", "ARRAY_BOUNDS",
 ]
 FAMILIES = ("USERCOPY_", "REFCOUNT_", "FORTIFY_")
 REQUIRED = {
@@ -62,19 +62,12 @@ NOT_ON_ARCH = {
 # Switched off at run time on the same kernel: both must be reported NOT protected.
 # (init_on_free=0 too: memory zeroed when freed would hide init_on_alloc=0.)
 NEGATIVE_CONTROL = {"hardened_usercopy=off": "USERCOPY_SLAB_SIZE_TO",
-                    "init_on_alloc=0 init_on_free=0": "SLAB_INIT_ON_ALLOC"}
-
-_built: dict[str, Path] = {}
+                    "init_on_alloc=0 init_on_free=0": "BUDDY_INIT_ON_ALLOC"}
 
 
-def built(profile: str) -> Path:
-    """Build the profile into out/.test (SCons: incremental, a no-op when up to date)."""
-    if profile not in _built:
-        r = subprocess.run(["scons", "-Q", f"profile={profile}", f"out={OUT}"], cwd=REPO,
-                           capture_output=True, text=True, check=False, timeout=3000)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-        _built[profile] = TEST_OUT / profile
-    return _built[profile]
+def plan_73(profile: str):  # type: ignore[no-untyped-def]
+    """The plan of the session's ``profile`` kernel (conftest.SESSION_KERNELS: from 7.3)."""
+    return make_plan(profile, TEST_OUT, SourcePin("tarball", str(TARBALL_73)))
 
 
 def _table(report: BootReport) -> str:
@@ -84,9 +77,9 @@ def _table(report: BootReport) -> str:
 @pytest.mark.kernel
 @pytest.mark.build
 @pytest.mark.parametrize("profile", ["qemu-x86_64", "qemu-arm64"])
-def test_suite_proves_the_claimed_protections(tree612, profile: str) -> None:  # type: ignore[no-untyped-def]
-    folder = built(profile)
-    plan = make_plan(profile, TEST_OUT)
+def test_suite_proves_the_claimed_protections(session_kernel, profile: str) -> None:  # type: ignore[no-untyped-def]
+    folder = session_kernel(profile)
+    plan = plan_73(profile)
     report = boot.run_suite(plan, jobs=2)
     written = render.write_boot_reports(report, folder / "boot")
     table = _table(report)
@@ -96,19 +89,30 @@ def test_suite_proves_the_claimed_protections(tree612, profile: str) -> None:  #
     for name in REQUIRED[profile]:
         assert by_name[name].verdict == PROTECTED, f"{name}: {by_name[name].reason}\n{table}"
         assert by_name[name].claimed
-    for prefix in FAMILIES:
-        family = [v for v in report.verdicts if v.test.startswith(prefix)]
-        assert len(family) >= 5, prefix
+    for prefix in FAMILIES:  # every member this kernel's LKDTM has (7.3 dropped one FORTIFY_)
+        family = [v for v in report.verdicts if v.test.startswith(prefix)
+                  and not v.reason.startswith(f"not in {report.kernel}:")]
+        assert len(family) >= 4, prefix
         assert all(v.verdict == PROTECTED for v in family), table
     for name in WHERE_ENABLED:
         v = by_name[name]
         assert v.verdict == (PROTECTED if v.claimed else NOT_APPLICABLE), f"{name}\n{table}"
         if not v.claimed:
             assert "not claimed: needs" in v.reason and v.seconds == 0
+    # LKDTM's method fails by design on 7.3 with per-call-site kmalloc caches (tests.yaml says
+    # why): protected when a boot decides, else n/a with that reason, never inconclusive.
+    slab = by_name["SLAB_INIT_ON_ALLOC"]
+    assert slab.verdict == PROTECTED or (
+        slab.verdict == NOT_APPLICABLE
+        and slab.reason.startswith("undecidable with KMALLOC_PARTITION_RANDOM")), slab.reason
     for name in NOT_ON_ARCH[profile]:
         assert by_name[name].verdict == NOT_APPLICABLE and "not on" in by_name[name].reason
     protected = [v for v in report.verdicts if v.verdict == PROTECTED]
-    assert len(protected) >= 25, table
+    assert report.kernel.startswith("7.3."), report.kernel
+    # 6.12 proves 68 on x86_64; 7.3's LKDTM lost FORTIFY_STR_OBJECT and passes SLAB_FREE_PAGE a
+    # NULL cache (n/a, the reason says so), and its PTR_BOUNDS and FAM_BOUNDS need a compiler
+    # with counted_by (gcc 12 has none): 66 on x86_64, 65 on arm64 (no SMEP test there).
+    assert len(protected) >= 65, table
     for v in report.verdicts:
         assert v.verdict in (PROTECTED, NOT_APPLICABLE), f"{v.test}: {v.reason}\n{table}"
         if v.verdict == PROTECTED:
@@ -134,10 +138,10 @@ def test_suite_proves_the_claimed_protections(tree612, profile: str) -> None:  #
 @pytest.mark.kernel
 @pytest.mark.build
 @pytest.mark.parametrize("profile", ["qemu-x86_64", "qemu-arm64"])
-def test_negative_control_is_reported(tree612, profile: str) -> None:  # type: ignore[no-untyped-def]
+def test_negative_control_is_reported(session_kernel, profile: str) -> None:  # type: ignore[no-untyped-def]
     """The harness can fail: the same kernel, protections switched off at run time."""
-    folder = built(profile)
-    plan = make_plan(profile, TEST_OUT)
+    folder = session_kernel(profile)
+    plan = plan_73(profile)
     report = boot.run_suite(plan, tests=list(NEGATIVE_CONTROL.values()), jobs=2,
                             extra_cmdline=" ".join(NEGATIVE_CONTROL))
     written = render.write_boot_reports(report, folder / "boot", stem="boot-report-negative")
@@ -281,7 +285,15 @@ def test_judge_says_which_inconclusive() -> None:
                               "lkdtm: Reallocation missed clobbered memory.\n"
                               "lkdtm: Memory appears initialized (0, no earlier values)\n"
                               "KBUILD-PY: survived SLAB_INIT_ON_ALLOC\n")
-    assert _judge("SLAB_INIT_ON_ALLOC", realloc)[0] == INCONCLUSIVE
+    slab = load_expectations("x86_64").tests["SLAB_INIT_ON_ALLOC"]
+    got, _, evidence, _ = _judge("SLAB_INIT_ON_ALLOC", realloc)
+    assert got == INCONCLUSIVE
+    # LKDTM could not decide (a race): the suite boots again, up to the test's attempts.
+    assert slab.attempts > 1 and undecided(slab, got, evidence)
+    # A boot that timed out, or a test without such lines, is not booted again.
+    timed = _judge("SLAB_INIT_ON_ALLOC", "SeaBIOS\nLinux version", timed_out=True)
+    assert not undecided(slab, timed[0], timed[2])
+    assert load_expectations("x86_64").tests["WRITE_RO"].attempts == 1
 
 
 def test_judge_not_applicable_cases() -> None:
@@ -414,10 +426,11 @@ def test_reports_render_every_verdict(tmp_path: Path) -> None:
 @pytest.mark.kernel
 @pytest.mark.build
 @pytest.mark.parametrize("profile", ["qemu-x86_64", "qemu-arm64"])
-def test_patched_builtin_defaults_are_in_force_at_boot(tree612, profile: str) -> None:  # type: ignore[no-untyped-def]
-    """The hardening-defaults patch queue's behaviour, seen in the running kernel."""
-    built(profile)
-    plan = make_plan(profile, TEST_OUT)
+def test_patched_builtin_defaults_are_in_force_at_boot(session_kernel, profile: str) -> None:  # type: ignore[no-untyped-def]
+    """The hardening-defaults patch queue's behaviour (refreshed for 7.3), seen in the running
+    kernel."""
+    session_kernel(profile)
+    plan = plan_73(profile)
     checks = {c.path: c for c in boot.run_default_checks(plan)}
     kptr = checks["/proc/sys/kernel/kptr_restrict"]
     assert (kptr.status, kptr.observed) == ("ok", "2"), kptr
@@ -433,9 +446,9 @@ def test_patched_builtin_defaults_are_in_force_at_boot(tree612, profile: str) ->
 
 @pytest.mark.kernel
 @pytest.mark.build
-def test_device_trees_the_profile_lists_are_shipped(tree612) -> None:  # type: ignore[no-untyped-def]
+def test_device_trees_the_profile_lists_are_shipped(session_kernel) -> None:  # type: ignore[no-untyped-def]
     """qemu-arm64 lists the FVP device tree: built by Kbuild's dtc, in dist/, manifest, SBOM."""
-    dist = built("qemu-arm64") / "dist"
+    dist = session_kernel("qemu-arm64") / "dist"
     name = "dtbs/arm/fvp-base-revc.dtb"
     blob = (dist / name).read_bytes()
     assert blob[:4] == b"\xd0\x0d\xfe\xed"  # a flattened device tree

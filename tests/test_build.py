@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TEST_OUT, kbuild_py
+from kbtest import REPO, TEST_OUT, TINY, kbuild_py, shared_out
 from kbuild_py.catalog import DATA_FOLDERS
 
 OUT = str(TEST_OUT)
@@ -27,26 +27,24 @@ def manifest(out: Path, profile: str) -> dict:  # type: ignore[type-arg]
 
 @pytest.mark.kernel
 @pytest.mark.build
-def test_failing_compile_is_one_line_and_leaves_dist_alone(tree612, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_failing_compile_is_one_line_and_leaves_dist_alone(session_kernel, tree612,  # type: ignore[no-untyped-def]
+                                                           tmp_path: Path) -> None:
     """A compiler that rejects the build: exit != 0, the failing line named, the previous
-    dist/ untouched, no half-written files."""
-    data = tmp_path / "data"
-    for name in DATA_FOLDERS:
-        shutil.copytree(REPO / name, data / name)
-    before = manifest(TEST_OUT, "qemu-x86_64") if (
-        TEST_OUT / "qemu-x86_64" / "dist" / "manifest.json").is_file() else None
+    dist/ (the session's tiny kernel's, copied) untouched, no half-written files."""
+    out = shared_out(tmp_path / "out", [tree612.path])
+    shutil.copytree(session_kernel("tiny-x86_64") / "dist", out / "tiny-x86_64" / "dist")
+    before = manifest(out, "tiny-x86_64")
     # The caller's KCFLAGS are appended to kbuild-py's own (and are part of the signature).
-    r = scons("profile=qemu-x86_64", f"out={OUT}", "ccache=0",
-              env={"KBUILD_PY_DATA": str(data), "KCFLAGS": "-fno-such-option"})
+    r = scons(f"profile={TINY / 'tiny-x86_64.yaml'}", f"out={out}", "ccache=0",
+              env={"KCFLAGS": "-fno-such-option"})
     assert r.returncode != 0
     errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
     assert len(errors) == 1, r.stderr
-    assert "build of qemu-x86_64 failed" in errors[0]
+    assert "build of tiny-x86_64 failed" in errors[0]
     assert "-fno-such-option" in errors[0], errors[0]
     assert "Traceback" not in r.stderr
-    if before is not None:
-        assert manifest(TEST_OUT, "qemu-x86_64") == before, "dist/ is left as it was"
-    leftovers = [p for p in (TEST_OUT / "qemu-x86_64").iterdir() if p.name.startswith(".dist")]
+    assert manifest(out, "tiny-x86_64") == before, "dist/ is left as it was"
+    leftovers = [p for p in (out / "tiny-x86_64").iterdir() if p.name.startswith(".dist")]
     assert leftovers == []
 
 

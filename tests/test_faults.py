@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_612, TEST_OUT, serve, shared_out
+from kbtest import REPO, TARBALL_612, TINY, serve, shared_out
 from kbuild_py.fsutil import _PARTIAL, exclusive_lock, sha256_file
 
 RNG = random.Random(20261125)
@@ -170,24 +170,24 @@ def test_patching_killed_at_random_points(out_sharing_tree: Path) -> None:
 
 @pytest.mark.kernel
 @pytest.mark.build
-def test_build_and_collect_killed_at_random_points(out_sharing_tree: Path) -> None:
-    """kill -9 during make and during collect: the rerun gives the artifacts of an
-    uninterrupted build (the session's own build of the same profile, made through ccache in
-    another folder), bit for bit. This build compiles everything itself (no ccache), so it is
-    also the x86_64 reproducibility check: two clean builds, two source paths, one kernel."""
-    reference = TEST_OUT / "qemu-x86_64" / "dist" / "manifest.json"
-    if not reference.is_file():
-        pytest.skip("needs the session's qemu-x86_64 build (tests/test_build.py, test_boot.py)")
+def test_build_and_collect_killed_at_random_points(session_kernel, out_sharing_tree: Path) -> None:  # type: ignore[no-untyped-def]
+    """kill -9 during configure, make and collect: the rerun gives the artifacts of an
+    uninterrupted build (the session's own build of the same small kernel, made through ccache
+    in another folder), bit for bit. This build compiles everything itself (no ccache), so it
+    is also the x86_64 reproducibility check: two clean builds, two source paths, one kernel
+    (with modules and the randstruct, latent-entropy and stackleak plugins)."""
+    reference = session_kernel("tiny-x86_64") / "dist" / "manifest.json"
     out = out_sharing_tree
-    argv = cli("build", "--profile", "qemu-x86_64", "--out", str(out), "--no-ccache")
+    argv = cli("build", "--profile", str(TINY / "tiny-x86_64.yaml"), "--out", str(out),
+               "--no-ccache")
     killed = 0
-    for _ in range(4):  # during the build (make, compilers, host tools)
-        if run_and_kill(argv, RNG.uniform(5.0, 40.0)) is None:
+    for _ in range(4):  # during configure and the build (make, compilers, host tools)
+        if run_and_kill(argv, RNG.uniform(3.0, 20.0)) is None:
             killed += 1
     assert killed >= 3
     first = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr[-2000:]
-    dist = out / "qemu-x86_64" / "dist"
+    dist = out / "tiny-x86_64" / "dist"
     for _ in range(4):  # with the build up to date: the kill lands in make's no-op or collect
         run_and_kill(argv, RNG.uniform(0.5, 8.0))
         if (dist / "manifest.json").is_file():
@@ -196,8 +196,8 @@ def test_build_and_collect_killed_at_random_points(out_sharing_tree: Path) -> No
                 "dist/ is always whole: every file matches its manifest")
     final = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr[-2000:]
-    assert partials(out / "qemu-x86_64") == []
+    assert partials(out / "tiny-x86_64") == []
     ours = json.loads((dist / "manifest.json").read_text())["outputs"]
     ref = json.loads(reference.read_text())["outputs"]
-    for name in ("bzImage", "vmlinux", "System.map", "config"):
+    for name in ("bzImage", "vmlinux", "System.map", "config", "modules.tar.gz"):
         assert ours[name] == ref[name], f"{name} differs from an uninterrupted build"

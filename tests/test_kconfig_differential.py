@@ -17,13 +17,7 @@ from kbuild_py.configure import compare
 from kbuild_py.kconfig.dotconfig import read_config
 from kbuild_py.kconfig.model import KconfigModel
 from kbuild_py.kmake import make_argv, run_make
-from kbuild_py.toolchain import (
-    detect,
-    kconfig_environment,
-    load_arch,
-    load_toolchain,
-    make_variables,
-)
+from kbuild_py.toolchain import load_arch, load_toolchain, make_variables
 
 pytestmark = pytest.mark.kernel
 
@@ -96,14 +90,12 @@ EXPECT = {
 class Side:
     """One arch + toolchain: a parsed model and a Kbuild object dir, reused across inputs."""
 
-    def __init__(self, tree, arch_name: str, tc_name: str, objdir: Path) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, tree, arch_name: str, tc_name: str, objdir: Path,  # type: ignore[no-untyped-def]
+                 model: KconfigModel) -> None:
         self.tree = tree
         self.arch = load_arch(arch_name)
         self.tc = load_toolchain(tc_name)
-        self.ident = detect(self.tc, arch_name)
-        env = kconfig_environment(self.tc, self.ident, self.arch, str(tree.path),
-                                  tree.version_text)
-        self.model = KconfigModel.parse(tree.path, env, tree.version)
+        self.model = model  # the session's parse (conftest.model_for), shared with other tests
         self.objdir = objdir
         self._made: dict[str, Path] = {}
 
@@ -130,7 +122,8 @@ def sides(request, tmp_path_factory):  # type: ignore[no-untyped-def]
         if (kernel, arch, tc) not in cache:
             objdir = tmp_path_factory.mktemp(f"o-{kernel}-{arch}-{tc}")
             tree = request.getfixturevalue(fixtures[kernel])
-            cache[(kernel, arch, tc)] = Side(tree, arch, tc, objdir)
+            model = request.getfixturevalue("model_for")(tree, arch, tc)
+            cache[(kernel, arch, tc)] = Side(tree, arch, tc, objdir, model)
         return cache[(kernel, arch, tc)]
 
     return get

@@ -1,20 +1,19 @@
-"""The SCons chain end to end on the real 6.12 tree: a hardened qemu-x86_64 kernel is built,
-verified and collected; a rerun is a no-op that does not start make; bad input fails in one line.
+"""The SCons chain end to end: a small real 6.12 kernel (tests/profiles/tiny-x86_64.yaml) built,
+verified and collected, a rerun that does not start make, a clean, and a rebuild from ccache
+that gives the same bytes; the session's hardened qemu-x86_64 kernel (7.3)
+checked in every artifact; bad input fails in one line.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_612, TEST_OUT
+from kbtest import REPO, TARBALL_73, TARBALL_612, TEST_OUT, TINY
 from kbuild_py.fsutil import sha256_file
-
-OUT = TEST_OUT.relative_to(REPO)
 
 
 def scons(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,32 +23,61 @@ def scons(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.kernel
 @pytest.mark.build
-def test_qemu_x86_64_end_to_end(tree612, session_started: float) -> None:  # type: ignore[no-untyped-def]
-    profile_dir = TEST_OUT / "qemu-x86_64"
-    earlier = profile_dir / "dist" / "manifest.json"
-    # Built in this folder earlier in the session (the boot suite) through the session's ccache:
-    # this clean build must then come from the cache.
-    warm = (earlier.is_file() and earlier.stat().st_mtime > session_started
-            and json.loads(earlier.read_text())["ccache"] is not None)
-    shutil.rmtree(profile_dir, ignore_errors=True)
-
-    first = scons("profile=qemu-x86_64", f"out={OUT}")
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for step in ("tree", "configure + verify", "build", "collect"):
-        assert f"kbuild-py: {step}" in first.stdout
-
-    dist = profile_dir / "dist"
+def test_the_chain_end_to_end_rerun_clean_and_rebuild(session_kernel) -> None:  # type: ignore[no-untyped-def]
+    """On the session's tiny-x86_64 kernel: a rerun starts nothing, `scons -c` removes the
+    profile's folder and only it, and the build made again in its place comes from ccache and
+    is the same bytes (so the kernel other tests read is what it was)."""
+    folder = session_kernel("tiny-x86_64")
+    args = (f"profile={TINY / 'tiny-x86_64.yaml'}", f"out={TEST_OUT}")
+    dist = folder / "dist"
     image = dist / "bzImage"
     assert image.read_bytes()[0x202:0x206] == b"HdrS", "a real x86 boot image"
     manifest = json.loads((dist / "manifest.json").read_text())
     assert manifest["outputs"]["bzImage"] == sha256_file(image)
-    if warm:
-        stats = manifest["ccache"]
-        hits = stats["direct_cache_hit"] + stats["preprocessed_cache_hit"]
-        assert hits >= 0.95 * (hits + stats["cache_miss"]), f"a warm ccache: {stats}"
     assert manifest["kernel"]["version"].startswith("6.12.")
+    assert manifest["kernel"]["identity"].startswith(sha256_file(TARBALL_612))
+    assert manifest["reproduce"][0] == "scons"
+    assert (dist / "config").read_bytes() == (folder / "build" / ".config").read_bytes()
+
+    # Nothing changed: no step runs, make is not started.
+    log = folder / "build.log"
+    before = log.stat().st_mtime_ns
+    again = scons(*args)
+    assert again.returncode == 0
+    assert "kbuild-py:" not in again.stdout, again.stdout
+    assert log.stat().st_mtime_ns == before
+    assert scons("-q", *args).returncode == 0, "up to date"
+
+    cleaned = scons("-c", *args)
+    assert cleaned.returncode == 0
+    assert not folder.exists()
+    assert any((TEST_OUT / "src").iterdir()), "the shared source trees are kept"
+
+    # Built again in the same folder: every step runs, every compile comes from ccache, and
+    # the bytes are the same.
+    rebuilt = scons(*args)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:] + rebuilt.stderr[-3000:]
+    for step in ("tree", "configure + verify", "build", "collect"):
+        assert f"kbuild-py: {step}" in rebuilt.stdout
+    warm = json.loads((dist / "manifest.json").read_text())
+    stats = warm["ccache"]
+    hits = stats["direct_cache_hit"] + stats["preprocessed_cache_hit"]
+    assert hits >= 0.95 * (hits + stats["cache_miss"]), f"a warm ccache: {stats}"
+    for name in ("bzImage", "vmlinux", "System.map", "config", "modules.tar.gz"):
+        assert warm["outputs"][name] == manifest["outputs"][name], name
+
+
+@pytest.mark.kernel
+@pytest.mark.build
+def test_the_hardened_qemu_kernel_in_every_artifact(session_kernel) -> None:  # type: ignore[no-untyped-def]
+    """The session's qemu-x86_64 kernel (7.3, built by SCons): image, manifest, SBOM, the
+    configure report and the binary checks; asking SCons again starts nothing."""
+    profile_dir = session_kernel("qemu-x86_64")
+    dist = profile_dir / "dist"
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["kernel"]["version"].startswith("7.3.")
     # The tree is the tarball plus the profile's patch queues.
-    assert manifest["kernel"]["identity"].startswith(sha256_file(TARBALL_612) + "+")
+    assert manifest["kernel"]["identity"].startswith(sha256_file(TARBALL_73) + "+")
     assert "profiles/qemu-x86_64.yaml" in manifest["inputs"]
     assert manifest["reproduce"][:2] == ["scons", "profile=qemu-x86_64"]
     from test_sbom import validate
@@ -82,19 +110,13 @@ def test_qemu_x86_64_end_to_end(tree612, session_started: float) -> None:  # typ
     assert "CONFIG_SLAB_FREELIST_HARDENED=y" in final
     assert (dist / "config").read_bytes() == (profile_dir / "build" / ".config").read_bytes()
 
-    # Nothing changed: no step runs, make is not started.
+    args = ("profile=qemu-x86_64", f"out={TEST_OUT}", f"source={TARBALL_73}")
     log = profile_dir / "build.log"
     before = log.stat().st_mtime_ns
-    again = scons("profile=qemu-x86_64", f"out={OUT}")
-    assert again.returncode == 0
-    assert "kbuild-py:" not in again.stdout, again.stdout
+    again = scons(*args)
+    assert again.returncode == 0 and "kbuild-py:" not in again.stdout, again.stdout
     assert log.stat().st_mtime_ns == before
-    assert scons("-q", "profile=qemu-x86_64", f"out={OUT}").returncode == 0, "up to date"
-
-    cleaned = scons("-c", "profile=qemu-x86_64", f"out={OUT}")
-    assert cleaned.returncode == 0
-    assert not profile_dir.exists()
-    assert (TEST_OUT / "src").is_dir(), "the shared source tree is kept"
+    assert scons("-q", *args).returncode == 0, "up to date"
 
 
 def test_help_lists_variables() -> None:
