@@ -138,28 +138,20 @@ def kbuild_base(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 @pytest.fixture(scope="session")
 def model_for():  # type: ignore[no-untyped-def]
-    """A parsed KconfigModel per (tree, arch, toolchain), shared by the session's tests and kept
-    in out/.test/cache like kbuild-py keeps its own: signed, and keyed by the tree's content,
-    the toolchain's identity, the Kconfig environment, kconfiglib's and kbuild-py's code (so a
-    kept model never hides a change)."""
-    from kbuild_py import kbuild
-    from kbuild_py.kconfig.model import KconfigModel, cache_key
-    from kbuild_py.signed import Signer
+    """A parsed KconfigModel per (tree, arch, toolchain), parsed once and shared by the
+    session's explanation, profile and differential tests. Kept in memory only: the on-disk
+    model cache is a (signed) pickle, and the tests add no second place that loads one."""
+    from kbuild_py.kconfig.model import KconfigModel
     from kbuild_py.toolchain import detect, kconfig_environment, load_arch, load_toolchain
 
     models: dict[tuple[str, str, str], KconfigModel] = {}
-    signer = Signer(TEST_OUT / "cache")
 
     def get(tree, arch: str, tc: str) -> KconfigModel:  # type: ignore[no-untyped-def]
         key = (str(tree.path), arch, tc)
         if key not in models:
             a, t = load_arch(arch), load_toolchain(tc)
-            ident = detect(t, arch)
-            env = kconfig_environment(t, ident, a, str(tree.path), tree.version_text)
-            digest = cache_key([tree.identity, arch, ident.key(), kbuild.identity(env)])
-            models[key] = KconfigModel.parse(
-                tree.path, env, tree.version, signer=signer,
-                cache=TEST_OUT / "cache" / "kconfig-tests" / f"{digest}.pickle")
+            env = kconfig_environment(t, detect(t, arch), a, str(tree.path), tree.version_text)
+            models[key] = KconfigModel.parse(tree.path, env, tree.version)
         return models[key]
 
     return get
