@@ -231,7 +231,9 @@ def declare(arguments: dict[str, str], root: str) -> None:
 
             Exit(_report(UserError(f"unknown target '{target}'{suggest(target, list(TARGETS))}",
                                    f"targets: {', '.join(TARGETS)}")))
-    SConsignFile(str(out / ".sconsign"))
+    # One signature database per profile: SCons reads it whole at the start and writes it whole
+    # at the end, so runs of two profiles at once in one out/ would each drop the other's.
+    SConsignFile(str(out / f".sconsign-{plan.profile.name}"))
     paths = plan.paths
 
     command = ["scons", f"profile={env['profile']}"] + (
