@@ -8,12 +8,26 @@ tree).
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_61, TARBALL_73, TARBALL_612, TEST_OUT, TINY, scons_build
+from kbtest import (
+    REPO,
+    TARBALL_61,
+    TARBALL_73,
+    TARBALL_612,
+    TEST_OUT,
+    TINY,
+    scons_build,
+    vendor_key,
+)
 
 
 @pytest.fixture(scope="session")
@@ -21,28 +35,27 @@ def session_started() -> float:
     return time.time()
 
 
-@pytest.fixture(scope="session")
-def session_ccache() -> Path:
-    """One ccache for the tests, kept in out/.test between runs like the extracted trees. ccache
-    keys every object by its inputs (compiler and plugins by content), so a kept cache makes a
-    rerun fast and never hides a change; the builds whose property is "compiled from scratch"
-    (reproducibility, distcc) run without it."""
-    path = TEST_OUT / "ccache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def hermetic_environment(home: Path) -> dict[str, str | None]:
+    """The environment every test runs in, as a vendor's CI would (None: unset): a HOME of its
+    own, the session's ccache (out/.test/ccache, kept between runs: ccache keys every object by
+    its inputs, compiler and plugins by content, so a kept cache makes a rerun fast and never
+    hides a change; the builds whose property is "compiled from scratch" run without it), and
+    the session's module-signing key (the tests of a missing or bad key set their own)."""
+    ccache = TEST_OUT / "ccache"
+    ccache.mkdir(parents=True, exist_ok=True)
+    return {"HOME": str(home), "CCACHE_DIR": str(ccache),
+            "KBUILD_PY_MODULE_SIG_KEY": str(vendor_key()), "KBUILD_PY_DEBUG": None,
+            "KBUILD_PY_DATA": None, "KBUILD_PY_RANDSTRUCT_SECRET": None,
+            "no_proxy": "127.0.0.1,localhost"}
 
 
 @pytest.fixture(autouse=True)
-def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
-              session_ccache: Path) -> None:
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("CCACHE_DIR", str(session_ccache))
-    monkeypatch.delenv("KBUILD_PY_DEBUG", raising=False)
-    monkeypatch.delenv("KBUILD_PY_DATA", raising=False)
-    monkeypatch.delenv("KBUILD_PY_RANDSTRUCT_SECRET", raising=False)
-    monkeypatch.delenv("KBUILD_PY_MODULE_SIG_KEY", raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in hermetic_environment(tmp_path_factory.mktemp("home")).items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
 
 
 def _tree(tarball: Path):  # type: ignore[no-untyped-def]
@@ -71,28 +84,129 @@ def tree73():  # type: ignore[no-untyped-def]
 
 # The kernels the session builds once, in out/.test, with the real SCons chain, and that tests
 # share read-only (nothing rebuilds, cleans or edits them): name -> (profile, source or None for
-# the profile's own). The qemu kernels are the newest kernel's, booted by the LKDTM suite; the
-# tiny ones (tests/profiles/) are the references for the tests that build a second time.
+# the profile's own), in the order they are built. The tiny ones (tests/profiles/) are the
+# references for the tests that build a second time; the qemu kernels are the newest kernel's,
+# booted by the LKDTM suite.
 SESSION_KERNELS = {
-    "qemu-x86_64": ("qemu-x86_64", TARBALL_73),
-    "qemu-arm64": ("qemu-arm64", TARBALL_73),
     "tiny-x86_64": (str(TINY / "tiny-x86_64.yaml"), None),
     "tiny-arm64": (str(TINY / "tiny-arm64.yaml"), None),
+    "qemu-x86_64": ("qemu-x86_64", TARBALL_73),
+    "qemu-arm64": ("qemu-arm64", TARBALL_73),
 }
 
 
-@pytest.fixture(scope="session")
-def session_kernel():  # type: ignore[no-untyped-def]
-    """name -> out/.test/<name>, built by SCons on first use. Every use asks SCons again (a
-    no-op of seconds when up to date), so a test that cleaned and rebuilt one (test_scons)
-    or failed half-way leaves no later test with a missing kernel: order does not matter."""
+def _scons_argv(name: str) -> tuple[str, list[str]]:
+    profile, source = SESSION_KERNELS[name]
+    return profile, [f"source={source}"] if source else []
+
+
+class _Builds:
+    """The session kernels the selected tests use, built by SCons one after another in a
+    background thread from the start of the session, while the tests that need none run (they
+    go first, pytest_collection_modifyitems): those are mostly one process on one core, and a
+    build takes every core there is. A test that asks for a kernel waits for its background
+    build, or builds it itself if the background has not started it yet."""
+
+    def __init__(self) -> None:
+        self.queue: list[str] = []
+        self.done: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+        self.thread: threading.Thread | None = None
+        self.env: dict[str, str] = {}
+        self.home: Path | None = None
+
+    def start(self, names: list[str]) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="kbuild-py-builds-"))
+        self.env = dict(os.environ)
+        for name, value in hermetic_environment(self.home).items():
+            if value is None:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = value
+        self.queue = [n for n in names if (SESSION_KERNELS[n][1] or TARBALL_612).is_file()]
+        self.done = {n: threading.Event() for n in self.queue}
+        if self.queue:
+            self.thread = threading.Thread(target=self._run, name="session-kernels", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                if self.stopping or not self.queue:
+                    return
+                name = self.queue.pop(0)
+                profile, variables = _scons_argv(name)
+                # Output is not kept: the test that asks for the kernel runs SCons again and
+                # gets the whole story (a failure again, or nothing left to do).
+                self.proc = subprocess.Popen(
+                    ["scons", "-Q", f"profile={profile}", f"out={TEST_OUT}", *variables],
+                    cwd=REPO, env=self.env, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                self.proc.wait(timeout=3600)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            self.done[name].set()
+
+    def wait(self, name: str) -> None:
+        with self.lock:
+            if name in self.queue:  # not started: the caller builds it
+                self.queue.remove(name)
+                self.done[name].set()
+        if name in self.done:
+            self.done[name].wait()
+
+    def stop(self) -> None:
+        """At the session's end (also after -x or ^C): the build under way is interrupted
+        like a user's ^C, which kbuild-py turns into a clean stop."""
+        with self.lock:
+            self.stopping = True
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+_BUILDS = _Builds()
+
+
+def _kernels_of(item: pytest.Item) -> list[str]:
+    """The session kernels a test says it uses: its uses_kernel marker, or a parameter that
+    names one."""
+    names = [n for mark in item.iter_markers("uses_kernel") for n in mark.args]
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        names += [v for v in callspec.params.values()
+                  if isinstance(v, str) and v in SESSION_KERNELS]
+    return names
+
+
+@pytest.fixture
+def session_kernel(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """name -> out/.test/<name>, built by SCons once (in the background, _Builds). Every use
+    asks SCons again (a no-op of seconds when up to date), so a test that cleaned and rebuilt
+    one (test_scons) or failed half-way leaves no later test with a missing kernel: order does
+    not matter. A test names the kernels it uses (uses_kernel, or a parameter) so that the
+    session builds those, and only those, ahead of time."""
+    declared = _kernels_of(request.node)
 
     def get(name: str) -> Path:
-        profile, source = SESSION_KERNELS[name]
-        tarball = source or TARBALL_612
+        assert name in declared, f"{request.node.nodeid}: add @pytest.mark.uses_kernel({name!r})"
+        profile, variables = _scons_argv(name)
+        tarball = SESSION_KERNELS[name][1] or TARBALL_612
         if not tarball.is_file():
             pytest.skip(f"{tarball} not installed (./setup installs it)")
-        return scons_build(profile, TEST_OUT, *([f"source={source}"] if source else []))
+        _BUILDS.wait(name)
+        return scons_build(profile, TEST_OUT, *variables)
 
     return get
 
@@ -165,9 +279,32 @@ _BUILD_FIXTURES = {"session_kernel"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers from the fixtures a test uses; the tests that need a session kernel run last,
+    in the order the kernels are built (_Builds)."""
+    order = list(SESSION_KERNELS)
+
+    def needs(item: pytest.Item) -> int:
+        names = _kernels_of(item)
+        return 1 + min(order.index(n) for n in names) if names else 0
+
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
         if used & _KERNEL_FIXTURES:
             item.add_marker(pytest.mark.kernel)
         if used & _BUILD_FIXTURES:
             item.add_marker(pytest.mark.build)
+    items.sort(key=needs)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The tests are chosen (-m, -k and the like applied): build what they use."""
+    if session.config.option.collectonly:
+        return
+    wanted = {n for item in session.items if "session_kernel" in getattr(item, "fixturenames", ())
+              for n in _kernels_of(item)}
+    if wanted:
+        _BUILDS.start([n for n in SESSION_KERNELS if n in wanted])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _BUILDS.stop()

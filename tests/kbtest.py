@@ -1,9 +1,12 @@
 """Constants and helpers shared by the tests."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from kbuild_py.fsutil import _PARTIAL
 
 REPO = Path(__file__).resolve().parent.parent
 TARBALL_612 = Path("/usr/src/linux-source-6.12.tar.xz")
@@ -11,6 +14,23 @@ TARBALL_61 = Path("/usr/src/linux-source-6.1.tar.xz")
 TARBALL_73 = Path("/usr/src/linux-source-7.3.tar.xz")
 TEST_OUT = REPO / "out" / ".test"
 TINY = REPO / "tests" / "profiles"  # test-only profiles: small real kernels
+VENDOR_KEY = TEST_OUT / "keys" / "vendor.pem"
+VENDOR_KEY_NAME = "kbuild-py test vendor key"
+
+
+def vendor_key() -> Path:
+    """The tests' module-signing key, as a vendor gives it (KBUILD_PY_MODULE_SIG_KEY): a PEM
+    file with the private key and its certificate, made once by openssl and kept in out/.test
+    like the trees (the key is an input of every build, so a new one rebuilds them all)."""
+    if not VENDOR_KEY.is_file():
+        VENDOR_KEY.parent.mkdir(parents=True, exist_ok=True)
+        part = VENDOR_KEY.with_name(f".{VENDOR_KEY.name}.{os.getpid()}.part")
+        subprocess.run(["openssl", "req", "-new", "-nodes", "-utf8", "-sha512", "-days", "36500",
+                        "-batch", "-x509", "-subj", f"/CN={VENDOR_KEY_NAME}", "-newkey",
+                        "rsa:2048", "-outform", "PEM", "-out", str(part), "-keyout", str(part)],
+                       check=True, capture_output=True)
+        os.replace(part, VENDOR_KEY)
+    return VENDOR_KEY
 
 
 def processes_in(folder: Path) -> list[str]:
@@ -90,3 +110,20 @@ def scons_build(profile: str, out: Path, *variables: str) -> Path:
                        cwd=REPO, capture_output=True, text=True, check=False, timeout=3600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out / Path(profile).stem
+
+
+def partials(folder: Path) -> list[Path]:
+    """Our temp names (.<name>.<pid>[.<rand>].part|tmp|old); Kbuild's .config.old is its own."""
+    return [p for p in folder.rglob(".*") if _PARTIAL.match(p.name)] if folder.exists() else []
+
+
+def run_and_kill(argv: list[str], after: float, cwd: Path = REPO) -> int | None:
+    """Start argv, SIGKILL it (and its children) after `after` s; None if it finished first."""
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        return proc.wait(timeout=after)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None

@@ -1,8 +1,8 @@
 """Artifacts beyond the image: modules (the signing key a build uses, the tarball of what
 modules_install left) and device trees.
 
-The qemu kernels have no modules: a tinyconfig kernel with two signed modules is built here
-for real (about two minutes), and the real targets' full builds ship theirs
+The qemu kernels have no modules: the session's tiny-x86_64 kernel (tests/profiles/) has two,
+signed with the tests' vendor key, and the real targets' full builds ship theirs
 (bench/RESULTS.md). The qemu-arm64 build ships a real device tree (tests/test_boot.py), and
 the small tiny-arm64 test kernel one with its modules, compared across two builds by
 tests/test_distcc.py.
@@ -17,13 +17,12 @@ import lzma
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, shared_out
+from kbtest import VENDOR_KEY_NAME, vendor_key
 from kbuild_py.build import MODULE_KEY_ENV, secrets_digest, signing_key
 from kbuild_py.collect import modules_tarball
 from kbuild_py.errors import UserError
@@ -193,37 +192,20 @@ def test_a_dtb_name_outside_the_dts_folder_is_refused_by_the_schema(tmp_path: Pa
         load_profile(str(path))
 
 
-MODULES_PROFILE = """\
-schema_version: 1
-name: modules-x86_64
-description: tinyconfig with two signed modules, for the modules test.
-extends: [module-signing]
-arch: x86_64
-kernel: {min: "6.12", max: "6.12"}
-base: tinyconfig
-toolchain: gcc
-options:
-  MODULES: {value: y, why: "Loadable modules."}
-  CRC_CCITT: {value: m, why: "A module with no dependencies."}
-  CRC7: {value: m, why: "Another one."}
-"""
-
-
 @pytest.mark.kernel
-def test_modules_are_built_signed_with_the_vendor_key_and_packed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tree612) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.build
+@pytest.mark.uses_kernel("tiny-x86_64")
+def test_modules_are_built_signed_with_the_vendor_key_and_packed(session_kernel,  # type: ignore[no-untyped-def]
+                                                                tmp_path: Path) -> None:
+    """The session's tiny-x86_64 kernel (tinyconfig, two modules, the module-signing layer) is
+    built with the tests' vendor key (KBUILD_PY_MODULE_SIG_KEY, tests/conftest.py). That the
+    tarball is the same bytes when built again (signatures included) is checked on the same
+    kernel by tests/test_faults.py."""
     for tool in ("openssl", "modinfo"):
         assert shutil.which(tool), f"{tool} is installed by ./setup"
-    profile = tmp_path / "modules-x86_64.yaml"
-    profile.write_text(MODULES_PROFILE)
-    pem = _vendor_key(tmp_path / "vendor.pem", "kbuild-py modules test")
-    out = shared_out(tmp_path / "out", [tree612.path])
-    env = {**os.environ, MODULE_KEY_ENV: str(pem)}
-    argv = [sys.executable, "-m", "kbuild_py.cli", "build", "--profile", str(profile), "--out",
-            str(out)]
-    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    dist = out / "modules-x86_64" / "dist"
+    pem = vendor_key()
+    folder = session_kernel("tiny-x86_64")
+    dist = folder / "dist"
     manifest = json.loads((dist / "manifest.json").read_text())
     modules = manifest["modules"]
     assert modules["count"] == 2 and modules["signed"] == 2, modules
@@ -232,6 +214,7 @@ def test_modules_are_built_signed_with_the_vendor_key_and_packed(
     assert f"CONFIG_MODULE_SIG_KEY=${MODULE_KEY_ENV}" in manifest["build_command"]
     assert manifest["outputs"]["modules.tar.gz"] == hashlib.sha256(
         (dist / "modules.tar.gz").read_bytes()).hexdigest()
+    assert not list(folder.glob(".modules.*"))  # no partial left
 
     unpacked = tmp_path / "unpacked"
     with tarfile.open(dist / "modules.tar.gz") as tar:
@@ -242,15 +225,8 @@ def test_modules_are_built_signed_with_the_vendor_key_and_packed(
     for ko in kos:  # signed by the vendor's key, not one Kbuild made up
         signer = subprocess.run(["modinfo", "-F", "signer", str(ko)], capture_output=True,
                                 text=True, check=True).stdout.strip()
-        assert signer == "kbuild-py modules test", (ko, signer)
+        assert signer == VENDOR_KEY_NAME, (ko, signer)
     # vmlinux trusts that key: its certificate is in the built-in keyring.
     der = subprocess.run(["openssl", "x509", "-in", str(pem), "-outform", "DER"],
                          capture_output=True, check=True).stdout
     assert der in (dist / "vmlinux").read_bytes()
-    # Installed and packed again, the tarball is the same bytes (signatures included).
-    first = manifest["outputs"]["modules.tar.gz"]
-    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    assert r.returncode == 0, r.stderr[-2000:]
-    again = json.loads((dist / "manifest.json").read_text())
-    assert again["outputs"]["modules.tar.gz"] == first
-    assert not list((out / "modules-x86_64").glob(".modules.*"))  # no partial left

@@ -202,14 +202,24 @@ def _shared_out(where: Path) -> Path:
                                                     if not p.name.startswith(".")))
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def _words(case: dict[str, Any]) -> str:
+    return " ".join(str(a) for a in [*case.get("run", []), *case.get("scons", []),
+                                     *case.get("files", {}), *case.get("then", [])])
+
+
+def _param(case: dict[str, Any]) -> Any:
+    """A case that reads the extracted 6.12 tree is a `kernel` test (docs/TESTING.md)."""
+    kernel = any(f"{{{name}}}" in _words(case) for name in ("shared_out", "src612", "tree_out"))
+    return pytest.param(case, id=case["id"], marks=[pytest.mark.kernel] if kernel else [])
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_bad_input(case: dict[str, Any], tmp_path: Path) -> None:
     data = tmp_path / "data"
     for name in DATA_DIRS:
         shutil.copytree(REPO / name, data / name)
     out = tmp_path / "out"
-    words = " ".join(str(a) for a in [*case.get("run", []), *case.get("scons", []),
-                                      *case.get("files", {}), *case.get("then", [])])
+    words = _words(case)
     values = {"out": str(out), "tree_out": str(TEST_OUT), "data": str(data),
               "tmp": str(tmp_path), "repo": str(REPO)}
     if "{shared_out}" in words or "{src612}" in words:

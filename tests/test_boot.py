@@ -446,6 +446,7 @@ def test_patched_builtin_defaults_are_in_force_at_boot(session_kernel, profile: 
 
 @pytest.mark.kernel
 @pytest.mark.build
+@pytest.mark.uses_kernel("qemu-arm64")
 def test_device_trees_the_profile_lists_are_shipped(session_kernel) -> None:  # type: ignore[no-untyped-def]
     """qemu-arm64 lists the FVP device tree: built by Kbuild's dtc, in dist/, manifest, SBOM."""
     dist = session_kernel("qemu-arm64") / "dist"

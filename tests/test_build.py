@@ -27,6 +27,7 @@ def manifest(out: Path, profile: str) -> dict:  # type: ignore[type-arg]
 
 @pytest.mark.kernel
 @pytest.mark.build
+@pytest.mark.uses_kernel("tiny-x86_64")
 def test_failing_compile_is_one_line_and_leaves_dist_alone(session_kernel, tree612,  # type: ignore[no-untyped-def]
                                                            tmp_path: Path) -> None:
     """A compiler that rejects the build: exit != 0, the failing line named, the previous

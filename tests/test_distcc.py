@@ -1,15 +1,17 @@
-"""distcc: a small real arm64 kernel (tests/profiles/tiny-arm64.yaml, with modules and a device
-tree), built through a real distccd on 127.0.0.1 (allowing only 127.0.0.1), is the kernel of
-the session's local build, byte for byte.
+"""The second build of a kernel in the suite: a small real arm64 kernel
+(tests/profiles/tiny-arm64.yaml, with modules and a device tree), built through a real distccd
+on 127.0.0.1 (allowing only 127.0.0.1) and killed -9 at random points of configure, make and
+collect on the way, is the kernel of the session's uninterrupted local build, byte for byte.
 
-That also makes it the arm64 reproducibility check: two clean builds, in two out/ folders, one
-compiled locally through ccache, the other compiled by distccd without ccache.
+That also makes it the reproducibility check: two clean builds, in two out/ folders, one
+compiled locally through ccache, the other compiled by distccd without ccache, in pieces.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TINY, shared_out
+from kbtest import REPO, TINY, partials, run_and_kill, shared_out
+from kbuild_py.fsutil import sha256_file
 
 PROFILE = "tiny-arm64"
 
@@ -66,20 +69,36 @@ def fresh_out(tmp_path: Path, tree612) -> Path:  # type: ignore[no-untyped-def]
 
 @pytest.mark.kernel
 @pytest.mark.build
-def test_kernel_built_through_distccd_is_the_local_kernel(session_kernel,  # type: ignore[no-untyped-def]
-                                                          distccd: tuple[str, Path],
-                                                          fresh_out: Path) -> None:
+@pytest.mark.uses_kernel("tiny-arm64")
+def test_kernel_built_through_distccd_and_killed_is_the_local_kernel(session_kernel,  # type: ignore[no-untyped-def]
+                                                                     distccd: tuple[str, Path],
+                                                                     fresh_out: Path) -> None:
     reference = session_kernel(PROFILE) / "dist" / "manifest.json"
     hosts, log = distccd
-    r = subprocess.run(
-        [sys.executable, "-m", "kbuild_py.cli", "build", "--profile",
-         str(TINY / f"{PROFILE}.yaml"), "--out", str(fresh_out), "--no-ccache", "--hosts", hosts],
-        cwd=REPO, capture_output=True, text=True, check=False, timeout=3600)
+    argv = [sys.executable, "-m", "kbuild_py.cli", "build", "--profile",
+            str(TINY / f"{PROFILE}.yaml"), "--out", str(fresh_out), "--no-ccache", "--hosts", hosts]
+    rng = random.Random(20261203)
+    killed = 0
+    for _ in range(4):  # during configure and the build (make, distcc, compilers, host tools)
+        if run_and_kill(argv, rng.uniform(3.0, 25.0)) is None:
+            killed += 1
+    assert killed >= 3
+    r = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False, timeout=3600)
     assert r.returncode == 0, r.stderr[-3000:]
+    dist = fresh_out / PROFILE / "dist"
+    distcc = json.loads((dist / "manifest.json").read_text())["distcc"]
+    for _ in range(4):  # with the build up to date: the kill lands in make's no-op or collect
+        run_and_kill(argv, rng.uniform(0.5, 8.0))
+        if (dist / "manifest.json").is_file():
+            got = json.loads((dist / "manifest.json").read_text())["outputs"]
+            assert all(sha256_file(dist / name) == digest for name, digest in got.items()), (
+                "dist/ is always whole: every file matches its manifest")
+    final = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert partials(fresh_out / PROFILE) == []
 
-    ours = json.loads((fresh_out / PROFILE / "dist" / "manifest.json").read_text())
-    distcc = ours["distcc"]
-    assert distcc["hosts"] == hosts
+    ours = json.loads((dist / "manifest.json").read_text())
+    assert distcc["hosts"] == hosts  # the run that compiled (the last one only collected)
     # The compiles really went to distccd: its log has one COMPILE_OK summary per remote job.
     remote = sum("COMPILE_OK" in line for line in log.read_text().splitlines())
     assert remote >= 0.9 * distcc["compiles"], (remote, distcc)

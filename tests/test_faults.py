@@ -1,6 +1,7 @@
-"""Faults: kill -9 at random points of fetch, extract, patch, configure, build and collect (28
-trials in all); every rerun completes with the same result and nothing half-written is left or
-reused. A second run on the same profile at once is refused by a lock."""
+"""Faults: kill -9 at random points of fetch, extract, patch and configure; every rerun completes
+with the same result and nothing half-written is left or reused. A second run on the same
+profile at once is refused by a lock. Kills during a kernel's build and collect are
+tests/test_distcc.py's, on its second build of a small real kernel."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,27 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_612, TINY, serve, shared_out
-from kbuild_py.fsutil import _PARTIAL, exclusive_lock, sha256_file
+from kbtest import REPO, TARBALL_612, partials, run_and_kill, serve, shared_out
+from kbuild_py.fsutil import exclusive_lock, sha256_file
 
 RNG = random.Random(20261125)
-
-
-def partials(folder: Path) -> list[Path]:
-    """Our temp names (.<name>.<pid>[.<rand>].part|tmp|old); Kbuild's .config.old is its own."""
-    return [p for p in folder.rglob(".*") if _PARTIAL.match(p.name)] if folder.exists() else []
-
-
-def run_and_kill(argv: list[str], after: float, cwd: Path = REPO) -> int | None:
-    """Start argv, SIGKILL it (and its children) after `after` s; None if it finished first."""
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        return proc.wait(timeout=after)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return None
 
 
 def cli(*args: str) -> list[str]:
@@ -166,38 +149,3 @@ def test_patching_killed_at_random_points(out_sharing_tree: Path) -> None:
                                                 / rel).read_bytes(), f"{rel}: patched once"
     assert "SECURITY_KPTR_RESTRICT_DEFAULT" in (patched / "security" / "Kconfig").read_text()
     assert not list(pristine.glob("*/security/*.rej")) and not list(patched.rglob("*.orig"))
-
-
-@pytest.mark.kernel
-@pytest.mark.build
-def test_build_and_collect_killed_at_random_points(session_kernel, out_sharing_tree: Path) -> None:  # type: ignore[no-untyped-def]
-    """kill -9 during configure, make and collect: the rerun gives the artifacts of an
-    uninterrupted build (the session's own build of the same small kernel, made through ccache
-    in another folder), bit for bit. This build compiles everything itself (no ccache), so it
-    is also the x86_64 reproducibility check: two clean builds, two source paths, one kernel
-    (with modules and the randstruct, latent-entropy and stackleak plugins)."""
-    reference = session_kernel("tiny-x86_64") / "dist" / "manifest.json"
-    out = out_sharing_tree
-    argv = cli("build", "--profile", str(TINY / "tiny-x86_64.yaml"), "--out", str(out),
-               "--no-ccache")
-    killed = 0
-    for _ in range(4):  # during configure and the build (make, compilers, host tools)
-        if run_and_kill(argv, RNG.uniform(3.0, 20.0)) is None:
-            killed += 1
-    assert killed >= 3
-    first = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
-    assert first.returncode == 0, first.stderr[-2000:]
-    dist = out / "tiny-x86_64" / "dist"
-    for _ in range(4):  # with the build up to date: the kill lands in make's no-op or collect
-        run_and_kill(argv, RNG.uniform(0.5, 8.0))
-        if (dist / "manifest.json").is_file():
-            got = json.loads((dist / "manifest.json").read_text())["outputs"]
-            assert all(sha256_file(dist / name) == digest for name, digest in got.items()), (
-                "dist/ is always whole: every file matches its manifest")
-    final = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
-    assert final.returncode == 0, final.stderr[-2000:]
-    assert partials(out / "tiny-x86_64") == []
-    ours = json.loads((dist / "manifest.json").read_text())["outputs"]
-    ref = json.loads(reference.read_text())["outputs"]
-    for name in ("bzImage", "vmlinux", "System.map", "config", "modules.tar.gz"):
-        assert ours[name] == ref[name], f"{name} differs from an uninterrupted build"
