@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -44,21 +43,19 @@ def _uapi_headers(plan: BuildPlan, tree_path: Path, identity: str) -> Path:
 
 def _compile_argv(plan: BuildPlan, nolibc: Path, include: Path, source: Path,
                   output: Path) -> list[str]:
+    """The toolchain's CC with its init: flags and libs (toolchains/*.yaml)."""
     tc = plan.toolchain
-    argv = [tc.tools["CC"]]
-    if tc.family == "clang":
-        ld = shutil.which(tc.tools["LD"]) or tc.tools["LD"]
-        argv += [f"--target={plan.arch.clang_target}", f"--ld-path={ld}"]
-    argv += ["-Os", "-static", "-nostdlib", "-fno-stack-protector",
-             "-fno-asynchronous-unwind-tables", "-Wall", "-s", "-I", str(include),
-             "-include", str(nolibc), str(source), "-o", str(output)]
-    if tc.family == "gcc":
-        argv.append("-lgcc")
-    return argv
+    return [tc.tools["CC"], *(tc.expand(w, plan.arch) for w in tc.init_flags),
+            "-I", str(include), "-include", str(nolibc), str(source), "-o", str(output),
+            *tc.init_libs]
 
 
 def build_init(plan: BuildPlan) -> Path:
     """initramfs/init.c as a static binary for the profile's arch, built by its compiler."""
+    if not plan.toolchain.init_flags:
+        name = plan.toolchain.name
+        raise UserError(f"toolchains/{name}.yaml: no init: flags, so the boot tests' init "
+                        "cannot be built", "add init: {flags: [...]} as toolchains/gcc.yaml has")
     ident = detect(plan.toolchain, plan.arch.name)  # names the package of a missing compiler
     tree = load_tree(plan)
     nolibc = tree.path / "tools" / "include" / "nolibc" / "nolibc.h"

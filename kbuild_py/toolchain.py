@@ -38,6 +38,8 @@ class Toolchain:
     kconfig_env: dict[str, str] = field(compare=False, hash=False)
     min_version: str = "0"
     seed_flags: str = ""  # appended to KCFLAGS, {seed} expanded
+    init_flags: tuple[str, ...] = ()  # the boot tests' init: before the source ({clang_target})
+    init_libs: tuple[str, ...] = ()  # and after it
     packages: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     files: tuple[Path, ...] = ()  # the file and the templates it extends: its inputs
 
@@ -95,7 +97,8 @@ def load_toolchain(name: str) -> Toolchain:
         tools=dict(data["tools"]), make_vars=dict(data.get("make_vars", {})),
         kconfig_env=dict(data.get("kconfig_env", {})), min_version=data["version"]["min"],
         packages=dict(data.get("packages", {})), seed_flags=data.get("seed_flags", ""),
-        files=files,
+        init_flags=tuple(data.get("init", {}).get("flags", ())),
+        init_libs=tuple(data.get("init", {}).get("libs", ())), files=files,
     )
 
 
@@ -143,6 +146,9 @@ def _filled(doc: Document, data: dict[str, Any]) -> dict[str, Any]:
     for section in ("tools", "make_vars", "kconfig_env", "packages"):
         out[section] = {fill((section, k), k): fill((section, k), v)
                         for k, v in data.get(section, {}).items()}
+    if "init" in data:
+        out["init"] = {k: [fill(("init", k), w) for w in words]
+                       for k, words in data["init"].items()}
     if "description" in data:
         out["description"] = fill(("description",), data["description"])
     return out

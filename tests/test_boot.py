@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TARBALL_73, TEST_OUT
+from kbtest import REPO, TARBALL_73, TEST_OUT, TINY, shared_out
 from kbuild_py import boot, initramfs, verdict
 from kbuild_py import report as render
 from kbuild_py.catalog import DATA_FOLDERS
@@ -366,6 +366,31 @@ def test_missing_compiler_names_the_package(tmp_path: Path,
         assert "apt-get install gcc-aarch64-linux-gnu" in e.value.one_line()
     finally:
         detect.cache_clear()
+
+
+@pytest.mark.kernel
+def test_the_init_builds_with_a_clang_toolchain(tmp_path: Path, tree612) -> None:  # type: ignore[no-untyped-def]
+    """toolchains/llvm.yaml's init: flags build initramfs/init.c for arm64 with clang 19 and
+    its lld (the qemu kernels' boots prove the gcc ones): a static aarch64 executable."""
+    from kbuild_py.toolchain import load_toolchain
+
+    plan = make_plan(str(TINY / "tiny-arm64.yaml"), shared_out(tmp_path / "out", [tree612.path]))
+    plan = dataclasses.replace(plan, toolchain=load_toolchain("clang-19"))
+    init = initramfs.build_init(plan).read_bytes()
+    assert init[:4] == b"\x7fELF" and init[4] == 2, "a 64-bit ELF"
+    assert int.from_bytes(init[16:18], "little") == 2, "an executable (ET_EXEC: static)"
+    assert int.from_bytes(init[18:20], "little") == 183, "for aarch64 (EM_AARCH64)"
+    assert b"ld-linux" not in init, "no dynamic loader"
+
+
+def test_a_toolchain_without_init_flags_is_one_line(data_root: Path, tmp_path: Path) -> None:
+    gcc = data_root / "toolchains" / "gcc.yaml"
+    text = gcc.read_text()
+    start = text.index("init:")
+    gcc.write_text(text[:start] + text[text.index("  libs:", start):].split("\n", 1)[1])
+    plan = make_plan("qemu-x86_64", tmp_path / "out")
+    with pytest.raises(UserError, match=r"toolchains/gcc.yaml: no init: flags"):
+        initramfs.build_init(plan)
 
 
 def test_bad_input_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
