@@ -186,7 +186,7 @@ def test_expectations_match_the_lkdtm_of_each_kernel(kernel: str, request) -> No
 
 
 def _parse_newc(data: bytes) -> dict[str, tuple[int, tuple[int, int], bytes]]:
-    out = {}
+    out: dict[str, tuple[int, tuple[int, int], bytes]] = {}
     pos = 0
     while True:
         assert data[pos:pos + 6] == b"070701"

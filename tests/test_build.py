@@ -50,8 +50,8 @@ def test_failing_compile_is_one_line_and_leaves_dist_alone(session_kernel, tree6
 
 
 @pytest.mark.kernel
-def test_a_compiler_too_old_for_a_requested_option_fails_before_the_build(
-        tree612, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_compiler_too_old_for_a_requested_option_fails_before_the_build(  # type: ignore[no-untyped-def]
+        tree612, tmp_path: Path) -> None:
     """android-arm64 built with Debian's default clang 14: kCFI needs clang 16, PAC-to-SCS
     patching clang 15. `kbuild-py build` stops after configure with one line naming each
     option and the compiler's shortfall (exit 1), Kbuild's own .config agrees, and nothing

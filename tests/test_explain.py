@@ -19,8 +19,8 @@ def _fragment(tmp_path: Path, lines: list[str]) -> Path:
     return path
 
 
-def test_slub_tiny_from_tinyconfig_blocks_freelist_hardening(tree612, model_for, kbuild_base,
-                                                              tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_slub_tiny_from_tinyconfig_blocks_freelist_hardening(tree612, model_for, kbuild_base,  # type: ignore[no-untyped-def]
+                                                              tmp_path: Path) -> None:
     model = model_for(tree612, "x86_64", "gcc")
     base = kbuild_base(tree612, "x86_64", "gcc", "tinyconfig")
     model.load(base, _fragment(tmp_path, ["CONFIG_SLAB_FREELIST_HARDENED=y"]))
@@ -132,8 +132,8 @@ def test_selected_only_by_a_choice_member(tree612, model_for, kbuild_base) -> No
     assert exp.fix.startswith("set GCC_PLUGIN_STRUCTLEAK_")
 
 
-def test_version_gate_names_the_compiler_version(tree612, model_for, kbuild_base,
-                                                 tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_version_gate_names_the_compiler_version(tree612, model_for, kbuild_base,  # type: ignore[no-untyped-def]
+                                                 tmp_path: Path) -> None:
     """clang 14 is older than the kernel's gates: `CLANG_VERSION >= 150000` (PAC-to-SCS
     patching) and `!CC_IS_CLANG || CLANG_VERSION > 150006` (ZERO_CALL_USED_REGS). The root is
     the compiler's version, with the number it needs, not the fragment or the compiler family."""

@@ -78,7 +78,7 @@ CASES = ([("6.12", *c) for c in CASES_612] + [("7.3", *c) for c in CASES_73]
 
 
 # Values both sides must give in a case, so that it exercises what it was added for.
-EXPECT = {
+EXPECT: dict[str, dict[str, str | None]] = {
     "defconfig-config+fs-encryption": {"FS_ENCRYPTION_ALGS": "y", "CRYPTO_XTS": "m"},
     "tinyconfig-config+smp": {"SMP": "y", "NR_CPUS": "2"},
     "tinyconfig-config+smp-6.1": {"SMP": "y", "NR_CPUS": "64"},
@@ -150,8 +150,8 @@ def _input(side: Side, parts: list[str], dest: Path) -> Path:
 
 @pytest.mark.parametrize("kernel,arch,tc,case,parts", CASES,
                          ids=[f"{c[0]}-{c[1]}-{c[2]}-{c[3]}" for c in CASES])
-def test_kconfiglib_matches_kbuild(sides, kernel: str, arch: str, tc: str, case: str,
-                                   parts: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_kconfiglib_matches_kbuild(sides, kernel: str, arch: str, tc: str, case: str,  # type: ignore[no-untyped-def]
+                                   parts: list[str], tmp_path: Path) -> None:
     side = sides(kernel, arch, tc)
     src = _input(side, parts, tmp_path / "input.config")
     shutil.copy(src, side.objdir / ".config")

@@ -30,8 +30,8 @@ def _model(folder: Path, tree) -> KconfigModel:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("name,given,expected", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_kconfig_selftest_gives_the_expected_config(tree73, tmp_path: Path, name: str,
-                                                    given: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_kconfig_selftest_gives_the_expected_config(tree73, tmp_path: Path, name: str,  # type: ignore[no-untyped-def]
+                                                    given: str, expected: str) -> None:
     folder = tree73.path / "scripts" / "kconfig" / "tests" / name
     model = _model(folder, tree73)
     model.load(folder / given)
@@ -43,8 +43,8 @@ def test_kconfig_selftest_gives_the_expected_config(tree73, tmp_path: Path, name
         assert "OLD_BOOL" not in (tmp_path / ".config").read_text()
 
 
-def test_transitional_symbols_with_other_properties_are_refused_as_kbuild_refuses_them(
-        tree73, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_transitional_symbols_with_other_properties_are_refused_as_kbuild_refuses_them(  # type: ignore[no-untyped-def]
+        tree73, tmp_path: Path) -> None:
     folder = tmp_path / "err"
     shutil.copytree(tree73.path / "scripts" / "kconfig" / "tests" / "err_transitional", folder)
     with pytest.raises(InfraError, match="transitional symbol BAD_DEFAULT can only have"):

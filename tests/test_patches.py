@@ -92,8 +92,8 @@ ESCAPE = """--- a/../../etc/passwd
 
 
 @pytest.mark.kernel
-def test_broken_patch_names_file_and_line_and_leaves_nothing(tree612, data_root: Path,
-                                                             tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_broken_patch_names_file_and_line_and_leaves_nothing(tree612, data_root: Path,  # type: ignore[no-untyped-def]
+                                                             tmp_path: Path) -> None:
     _queue(data_root, "broken", {"0001-broken.patch": BROKEN})
     todo, skipped = patches.select(("broken",), tree612.version)
     trees = tmp_path / "trees"
