@@ -1,7 +1,7 @@
 """A real target built completely, from its pinned source to dist/: wall time per step, peak
 memory, and what was shipped. One run (an hour or more on 2 cores): by hand, never in CI.
 
-    python3 bench/bench_full.py --profile server-x86_64 [--jobs 2] [--ccache]
+    .venv/bin/python bench/bench_full.py --profile server-x86_64 [--jobs 2] [--ccache]
 
 The build goes to a fresh out/.bench/full/ that shares out/src (the extracted tree is not part
 of the figure); without --ccache no compile goes through ccache, so the time is a cold build's.
