@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -40,10 +41,14 @@ def hermetic_environment(home: Path) -> dict[str, str | None]:
     own, the session's ccache (out/.test/ccache, kept between runs: ccache keys every object by
     its inputs, compiler and plugins by content, so a kept cache makes a rerun fast and never
     hides a change; the builds whose property is "compiled from scratch" run without it), and
-    the session's module-signing key (the tests of a missing or bad key set their own)."""
+    the session's module-signing key (the tests of a missing or bad key set their own), and
+    the tools of the Python that runs the tests (.venv/bin, by ./setup) first on PATH."""
     ccache = TEST_OUT / "ccache"
     ccache.mkdir(parents=True, exist_ok=True)
+    here = str(Path(sys.executable).parent)  # this Python's scons and kbuild-py come first
     return {"HOME": str(home), "CCACHE_DIR": str(ccache),
+            "PATH": os.pathsep.join([here, *(p for p in os.environ.get("PATH", "").split(
+                os.pathsep) if p and p != here)]),
             "KBUILD_PY_MODULE_SIG_KEY": str(vendor_key()), "KBUILD_PY_DEBUG": None,
             "KBUILD_PY_DATA": None, "KBUILD_PY_RANDSTRUCT_SECRET": None,
             "no_proxy": "127.0.0.1,localhost"}
@@ -84,11 +89,10 @@ def tree73():  # type: ignore[no-untyped-def]
 
 # The kernels the session builds once, in out/.test, with the real SCons chain, and that tests
 # share read-only (nothing rebuilds, cleans or edits them): name -> (profile, source or None for
-# the profile's own), in the order they are built. The tiny ones (tests/profiles/) are the
-# references for the tests that build a second time; the qemu kernels are the newest kernel's,
+# the profile's own), in the order they are built. The tiny one (tests/profiles/) is the
+# reference of the test that builds a second time; the qemu kernels are the newest kernel's,
 # booted by the LKDTM suite.
 SESSION_KERNELS = {
-    "tiny-x86_64": (str(TINY / "tiny-x86_64.yaml"), None),
     "tiny-arm64": (str(TINY / "tiny-arm64.yaml"), None),
     "qemu-x86_64": ("qemu-x86_64", TARBALL_73),
     "qemu-arm64": ("qemu-arm64", TARBALL_73),
@@ -308,3 +312,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     _BUILDS.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM to pytest (a CI job cancelled) ends the session like ^C, so the background
+    build is stopped too (it runs in its own process group, to be stopped as a whole)."""
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupted)

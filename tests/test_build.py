@@ -27,25 +27,25 @@ def manifest(out: Path, profile: str) -> dict:  # type: ignore[type-arg]
 
 @pytest.mark.kernel
 @pytest.mark.build
-@pytest.mark.uses_kernel("tiny-x86_64")
+@pytest.mark.uses_kernel("tiny-arm64")
 def test_failing_compile_is_one_line_and_leaves_dist_alone(session_kernel, tree612,  # type: ignore[no-untyped-def]
                                                            tmp_path: Path) -> None:
     """A compiler that rejects the build: exit != 0, the failing line named, the previous
     dist/ (the session's tiny kernel's, copied) untouched, no half-written files."""
     out = shared_out(tmp_path / "out", [tree612.path])
-    shutil.copytree(session_kernel("tiny-x86_64") / "dist", out / "tiny-x86_64" / "dist")
-    before = manifest(out, "tiny-x86_64")
+    shutil.copytree(session_kernel("tiny-arm64") / "dist", out / "tiny-arm64" / "dist")
+    before = manifest(out, "tiny-arm64")
     # The caller's KCFLAGS are appended to kbuild-py's own (and are part of the signature).
-    r = scons(f"profile={TINY / 'tiny-x86_64.yaml'}", f"out={out}", "ccache=0",
+    r = scons(f"profile={TINY / 'tiny-arm64.yaml'}", f"out={out}", "ccache=0",
               env={"KCFLAGS": "-fno-such-option"})
     assert r.returncode != 0
     errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
     assert len(errors) == 1, r.stderr
-    assert "build of tiny-x86_64 failed" in errors[0]
+    assert "build of tiny-arm64 failed" in errors[0]
     assert "-fno-such-option" in errors[0], errors[0]
     assert "Traceback" not in r.stderr
-    assert manifest(out, "tiny-x86_64") == before, "dist/ is left as it was"
-    leftovers = [p for p in (out / "tiny-x86_64").iterdir() if p.name.startswith(".dist")]
+    assert manifest(out, "tiny-arm64") == before, "dist/ is left as it was"
+    leftovers = [p for p in (out / "tiny-arm64").iterdir() if p.name.startswith(".dist")]
     assert leftovers == []
 
 
