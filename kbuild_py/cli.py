@@ -99,49 +99,11 @@ def cmd_boot(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Check an existing .config against a profile, without building."""
     from . import report as render
-    from .kconfig.dotconfig import read_config
-    from .profile import load_profile
-    from .resolve import resolve
-    from .toolchain import load_toolchain
-    from .verify import requirement_kind, verify
+    from .check import check
+    from .plan import out_folder
 
-    profile = load_profile(args.profile)
-    final = read_config(Path(args.config))
-    tc = load_toolchain(profile.toolchain)
-    family = (tc.family, tc.name)
-    model = None
-    if args.kernel:
-        from .configure import load_model
-        from .plan import make_plan, out_folder
-        from .source import parse_source_arg
-
-        plan = make_plan(args.profile, out_folder(args.out), parse_source_arg(args.kernel))
-        from .toolchain import detect
-        from .tree import step_tree
-
-        tree = step_tree(plan)
-        model = load_model(plan, tree, detect(plan.toolchain, plan.arch.name))
-        model.load(Path(args.config))
-        version, version_text = tree.version, tree.version_text
-        resolved = resolve(profile, version, family, model)
-    else:
-        from .profile import parse_version
-        from .resolve import resolve_without_tree
-
-        version_text = args.version
-        try:
-            version = parse_version(args.version)
-        except ValueError:
-            raise UserError(f"--version {args.version}: not a kernel version",
-                            "give it like 6.12 or 6.1.119") from None
-        resolved = resolve_without_tree(profile, version, family, final)
-    # Read again with each symbol's type, as Kbuild's conf reads it (CONFIG_X="y" is not y).
-    kinds = (model.symbol_table().kinds() if model else
-             {r.symbol: requirement_kind(r.requirement) for r in resolved})
-    final = read_config(Path(args.config), kinds)
-    result = verify(profile, resolved, final, model.explain if model else None,
-                    kernel=version_text, toolchain=tc.name,
-                    config=args.config)
+    result = check(args.profile, Path(args.config), kernel=args.kernel, version=args.version,
+                   out=out_folder(args.out), search=args.find_kernel)
     print(render.text(result, verbose=args.verbose), end="")
     if args.reports:
         folder = Path(args.reports)
@@ -165,7 +127,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
                         f"run: scons profile={args.profile} config")
     tree = load_tree(plan)
     model = load_model(plan, tree, detect(plan.toolchain, plan.arch.name))
-    model.load(plan.paths.config)
+    base = plan.paths.base_dir / ".config"
+    if base.is_file() and plan.paths.fragment.is_file():
+        model.load(base, plan.paths.fragment)  # so a value is named after what set it
+    else:
+        model.load(plan.paths.config)
     symbol = args.symbol.removeprefix("CONFIG_")
     if not model.has(symbol):
         from .catalog import suggest
@@ -308,8 +274,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--report-only", action="store_true")
     sp = add("check", cmd_check, "check an existing .config against a profile")
     sp.add_argument("--config", required=True, help=".config to check (.xz is read directly)")
-    sp.add_argument("--version", default="6.12", help="kernel version of the config when no "
-                    "--kernel is given (default 6.12)")
+    sp.add_argument("--version", help="the config's kernel version, for a config without "
+                    "the header Kbuild writes (a fragment)")
+    sp.add_argument("--no-find-kernel", dest="find_kernel", action="store_false",
+                    help="without --kernel, do not look for an installed tree of the config's "
+                    "kernel (no explanations; fast)")
     sp.add_argument("--report-only", action="store_true")
     sp.add_argument("--verbose", "-v", action="store_true")
     sp.add_argument("--reports", metavar="DIR", help="also write report.{json,txt,xml} here")

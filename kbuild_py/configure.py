@@ -4,13 +4,13 @@ Kbuild's own `make olddefconfig` as the ground truth — and the two compared.""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import kbuild
 from .errors import InfraError
 from .fsutil import atomic_write, in_thread, sha256_text
+from .kconfig import dotconfig
 from .kconfig.dotconfig import read_config
 from .kconfig.model import KconfigModel, cache_key
 from .kconfig.results import Explanation, SymbolTable
@@ -124,9 +124,12 @@ def load_model(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> K
     Kconfig environment, kconfiglib's version and the adapter's code. A user's local tree can
     change under us, so its model is never cached.
     """
+    from .kconfig.results import ExplainContext
+
     source = KconfigSource(plan, tree, ident)
     model = source.model()
     source.persist()
+    model.context = ExplainContext(families=kbuild.interface().families)
     return model
 
 
@@ -136,17 +139,15 @@ def _base_key(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> st
                                    kbuild.identity(kbuild.environment())]))
 
 
-_HEADER = re.compile(r"^# Linux/(\S+) (\S+) Kernel Configuration$", re.M)
-_CC_TEXT = re.compile(r'^CONFIG_CC_VERSION_TEXT="(.*)"$', re.M)
-
-
 def made_here(text: str, tree: KernelTree, ident: ToolchainIdentity) -> bool:
     """Whether a .config (a saved result) is what Kbuild writes for this tree and compiler:
     its header names this kernel version and it records this compiler."""
-    header = _HEADER.search(text[:2000])
-    cc = _CC_TEXT.search(text)
-    return bool(header and header.group(2) == tree.version_text and cc
-                and cc.group(1) == ident.cc_version_text)
+    data = text.encode("utf-8", errors="surrogateescape")
+    head = dotconfig.header(data)
+    raw = dict(dotconfig.parse(data)).get(kbuild.interface().compiler_text, "")
+    cc = dotconfig.value(raw, "string")
+    return bool(head and head.version_text == tree.version_text
+                and cc == ident.cc_version_text)
 
 
 def base_is_current(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> bool:

@@ -34,6 +34,8 @@ class Interface:
     exports: tuple[tuple[str, str], ...] = ()  # (variable, shell command) the Makefile exports
     installed_sources: str = ""  # glob of installed kernel source tarballs
     wrappers: dict[str, Any] = field(default_factory=dict)  # compiler_wrappers: ccache, distcc
+    compiler_text: str = ""  # the symbol a .config records its compiler's --version line in
+    families: tuple[tuple[str, str], ...] = ()  # (symbol, family): CC_IS_CLANG, clang
 
     def owned(self, name: str) -> bool:
         """Whether kbuild-py sets this variable itself (a data file may not)."""
@@ -54,7 +56,9 @@ def interface() -> Interface:
         modules=dict(data["modules"]), seed=dict(data["randstruct_seed"]),
         exports=tuple(data.get("makefile_exports", {}).items()),
         installed_sources=data.get("installed_sources", ""),
-        wrappers=dict(data["compiler_wrappers"]))
+        wrappers=dict(data["compiler_wrappers"]),
+        compiler_text=data["compiler_record"]["version_text"],
+        families=tuple(sorted(data["compiler_record"]["families"].items())))
 
 
 def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:

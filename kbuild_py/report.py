@@ -18,6 +18,7 @@ def text(report: Report, *, verbose: bool = False) -> str:
         f"profile {report.profile}: kernel {report.kernel} {report.arch}, "
         f"toolchain {report.toolchain}",
         f"config: {report.config}",
+        *report.notes,
         f"{c['ok']} ok, {c[UNMET]} unmet ({len(report.failed)} required), {c[WAIVED]} waived, "
         f"{c[NOT_APPLICABLE]} not applicable",
         "",

@@ -26,6 +26,8 @@ class Arch:
     clang_target: str = ""
     dts: str = ""  # device-tree sources, relative to the tree ("" if the arch has none)
     qemu: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    header_arches: tuple[str, ...] = ()  # a .config header's make ARCH for this arch
+    marker: str = ""  # the symbol a .config of this arch sets
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ def load_arch(name: str) -> Arch:
     data = doc.data
     return Arch(name=data["name"], srcarch=data["srcarch"], image_target=data["image"]["target"],
                 image_path=data["image"]["path"], clang_target=data.get("clang_target", ""),
-                dts=data.get("dts", ""), qemu=data.get("qemu", {}))
+                dts=data.get("dts", ""), qemu=data.get("qemu", {}),
+                header_arches=tuple(data["dotconfig"]["header_arches"]),
+                marker=data["dotconfig"]["marker"])
 
 
 # Placeholders filled in later, per arch or per build (not by a toolchain's vars).

@@ -59,6 +59,9 @@ class Report:
     checks: list[Check]
     waivers: list[Waiver]
     mismatches: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the report rests on (tree, record)
+    # A checked config's record of its compiler's answers, where this machine's differ.
+    recorded: list[dict[str, str | None]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {OK: 0, UNMET: 0, WAIVED: 0, NOT_APPLICABLE: 0}
@@ -88,6 +91,8 @@ class Report:
                          "replacement": w.replacement.wanted() if w.replacement else None}
                         for w in self.waivers],
             "prediction_mismatches": self.mismatches,
+            "notes": self.notes,
+            "recorded_answers": self.recorded,
         }
 
 
@@ -118,6 +123,22 @@ def requirement_kind(req: Requirement) -> str:
 Explainer = Callable[[str, str], Explanation]
 
 
+def _consistent(exp: Explanation, req: Requirement, final: str | None) -> Explanation:
+    """An explanation of a value the config does not have would contradict it ("X=y, wanted
+    y"): the tree computes the value wanted from the rest of the config, so the config is not
+    what this tree's Kconfig writes (another patch level, or edited by hand). Said so."""
+    if not satisfied(req, exp.value):
+        return exp
+    have = final if final is not None else "not set"
+    return Explanation(
+        exp.symbol, have, exp.wanted,
+        f"{exp.symbol} is {have} in the config, but this tree's Kconfig gives {exp.wanted} "
+        "from the rest of it: the config was not written by this tree's Kconfig (another "
+        "version or patch level, or edited by hand)",
+        "run make olddefconfig on the config in its own kernel tree, then check it against "
+        "that tree", (), "the config does not match this tree's Kconfig")
+
+
 def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
            explain: Explainer | None, *, kernel: str, toolchain: str, config: str,
            mismatches: list[dict[str, str]] | None = None) -> Report:
@@ -135,7 +156,9 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
             continue
         explanation = None
         if explain is not None:
-            explanation = explain(r.symbol, req.fragment_value() or "y")
+            wanted = req.fragment_value()
+            explanation = _consistent(explain(r.symbol, "y" if wanted is None else wanted),
+                                      req, value)
         checks.append(Check(r.symbol, req, UNMET, value,
                             explanation.summary if explanation else "", explanation))
     for w in profile.waivers:

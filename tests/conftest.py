@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -321,4 +322,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupted)
+        _PREVIOUS_SIGTERM.append(signal.signal(signal.SIGTERM, interrupted))
+
+
+_PREVIOUS_SIGTERM: list[Any] = []
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After the session, a SIGTERM is what it was (pytest's own clean-up runs at exit)."""
+    if _PREVIOUS_SIGTERM and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _PREVIOUS_SIGTERM.pop())

@@ -37,13 +37,55 @@ def debian() -> Path:
 
 
 def test_check_without_tree_gives_statuses(debian: Path, tmp_path: Path) -> None:
-    r = cli("check", "--profile", _profile(), "--config", str(debian), "--reports", str(tmp_path))
+    r = cli("check", "--profile", _profile(), "--config", str(debian), "--reports", str(tmp_path),
+            "--no-find-kernel")
     assert r.returncode == 1, r.stderr  # Debian's generic config misses some requirements
     assert "Traceback" not in r.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     jsonschema.validate(report, SCHEMA)
     assert report["counts"]["unmet"] >= 1 and report["passed"] is False
     assert all(c["explanation"] is None for c in report["checks"])
+    # The config's own version and compiler, and how to get explanations.
+    assert report["kernel"] == "6.12.118" or report["kernel"].startswith("6.12.")
+    assert report["toolchain"].startswith("x86_64-linux-gnu-gcc-12 ")
+    assert any("give --kernel" in n for n in report["notes"]), report["notes"]
+    assert "give --kernel" in r.stdout
+
+
+def _edited(debian: Path, tmp_path: Path, header: str, drop: str = "") -> Path:
+    import lzma
+
+    lines = lzma.decompress(debian.read_bytes()).decode().splitlines()
+    lines[2] = header
+    config = tmp_path / "vendor.config"
+    config.write_text("\n".join(ln for ln in lines if not drop or not ln.startswith(drop)) + "\n")
+    return config
+
+
+@pytest.mark.parametrize("header,drop,message", [
+    ("# Linux/arm64 6.12.5 Kernel Configuration", "",
+     "a Linux/arm64 config (its header), and profile {p} is for x86_64"),
+    ("# Linux/x86 6.12.5 Kernel Configuration", "CONFIG_X86_64=",
+     "CONFIG_X86_64 is not set, so this is not an x86_64 config"),
+    ("# Linux/x86 5.10.226 Kernel Configuration", "",
+     "Linux 5.10.226, outside the kernels profile {p} supports (6.1..7.3)"),
+    ("# Linux/x86 7.4.1 Kernel Configuration", "",
+     "Linux 7.4.1, outside the kernels profile {p} supports (6.1..7.3)"),
+])
+def test_a_config_of_another_arch_or_kernel_is_one_line(debian: Path, tmp_path: Path,
+                                                        header: str, drop: str,
+                                                        message: str) -> None:
+    """The config's header decides: exit 2 and one line, before any tree is read."""
+    config = _edited(debian, tmp_path, header, drop)
+    r = cli("check", "--profile", _profile(), "--config", str(config))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message.format(p=_profile()) in lines[0], lines
+
+
+def test_version_may_only_repeat_the_header(debian: Path) -> None:
+    r = cli("check", "--profile", _profile(), "--config", str(debian), "--version", "6.1")
+    assert r.returncode == 2 and "leave --version out" in r.stderr, r.stderr
 
 
 @pytest.mark.kernel
@@ -57,14 +99,45 @@ def test_check_with_tree_explains_every_miss(tree612, debian: Path, tmp_path: Pa
     assert unmet
     for c in unmet:
         assert c["explanation"] and c["explanation"]["fix"], c["symbol"]
+        assert "Kconfig default" not in c["explanation"]["fix"], c
+        assert "in the profile" not in c["explanation"]["fix"], c  # the config is what changes
     # The table on the terminal carries the reasons too.
     assert "fix: " in r.stdout and "UNMET" in r.stdout
+    # Debian's gcc had no plugin headers: its config hides GCC_PLUGINS, which this machine's
+    # gcc would show; the explanation is the config's compiler's, never "on by default".
+    compiler = "x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
+    assert report["toolchain"] == compiler
+    checks = {c["symbol"]: c for c in report["checks"]}
+    plugins = checks["GCC_PLUGINS"]["explanation"]
+    assert "hidden in this config" in plugins["summary"] and compiler in plugins["summary"]
+    assert {"symbol": "GCC_PLUGINS", "here": "y", "recorded": None} in report["recorded_answers"]
+    # COMPAT has no prompt: both ABIs that keep it on go off.
+    fix = checks["COMPAT"]["explanation"]["fix"]
+    assert "# CONFIG_IA32_EMULATION is not set" in fix and "# CONFIG_X86_X32_ABI is not set" in fix
 
     xml = JUnitXml.fromfile(str(tmp_path / "report.xml"))
     cases = [case for suite in xml for case in suite]
     assert len(cases) == len(report["checks"])
     failed = [case.name for case in cases if case.result and case.result[0]._tag == "failure"]
     assert sorted(failed) == sorted(c["symbol"] for c in unmet if c["severity"] == "required")
+
+
+@pytest.mark.kernel
+def test_check_finds_the_installed_tree_of_the_configs_kernel(tree73, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Debian's 7.3 config without --kernel: the installed linux-source-7.3 explains it, with
+    Debian's own compiler named."""
+    config = Path("/usr/src/linux-config-7.3/config.amd64_none_amd64.xz")
+    if not config.is_file():
+        pytest.skip("linux-config-7.3 not installed")
+    r = cli("check", "--profile", _profile(), "--config", str(config), "--out",
+            str(REPO / "out" / ".test"), "--reports", str(tmp_path))
+    assert r.returncode == 1, r.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["kernel"].startswith("7.3.") and "Debian" in report["toolchain"]
+    assert any("found installed for the config's Linux 7.3" in n for n in report["notes"])
+    unmet = [c for c in report["checks"] if c["status"] == "unmet"]
+    assert unmet and all(c["explanation"] for c in unmet)
+    assert not any("Kconfig default" in c["explanation"]["fix"] for c in unmet)
 
 
 @pytest.mark.parametrize("kernel", [False, pytest.param(True, marks=pytest.mark.kernel)])
@@ -95,6 +168,8 @@ def test_check_reads_values_as_kbuild_does(kernel: bool, written: str, reads_as:
             str(tmp_path / "r")]
     if kernel:
         args += ["--kernel", str(TARBALL_612), "--out", str(REPO / "out" / ".test")]
+    else:
+        args.append("--no-find-kernel")
     r = cli(*args)
     assert r.returncode in (0, 1), r.stderr
     checks = {c["symbol"]: c for c in json.loads((tmp_path / "r" / "report.json").read_text())
@@ -114,7 +189,7 @@ def test_control_characters_and_odd_bytes_never_reach_terminal_or_reports(
     profile.write_text("schema_version: 1\nname: p\nextends: [qemu-x86_64]\noptions:\n"
                        "  DEFAULT_HOSTNAME: {value: box, why: test}\n")
     r = cli("check", "--profile", str(profile), "--config", str(config), "--reports",
-            str(tmp_path / "r"))
+            str(tmp_path / "r"), "--version", "6.12")
     assert r.returncode == 1, r.stderr
     assert "\x1b" not in r.stdout and "\\x1b[2J" in r.stdout and "\\xff" in r.stdout
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
@@ -124,12 +199,13 @@ def test_control_characters_and_odd_bytes_never_reach_terminal_or_reports(
     bad = tmp_path / "bad.yaml"
     bad.write_text('schema_version: 1\nname: bad\nextends: [qemu-x86_64]\noptions:\n'
                    '  "\\e[2JX": {value: y, why: x}\n')
-    r = cli("check", "--profile", str(bad), "--config", str(config))
+    r = cli("check", "--profile", str(bad), "--config", str(config), "--version", "6.12")
     assert r.returncode == 2 and "\x1b" not in r.stderr and "\\x1b[2JX" in r.stderr, r.stderr
 
 
 def test_report_only_exits_zero(debian: Path) -> None:
-    r = cli("check", "--profile", _profile(), "--config", str(debian), "--report-only")
+    r = cli("check", "--profile", _profile(), "--config", str(debian), "--report-only",
+            "--no-find-kernel")
     assert r.returncode == 0
 
 

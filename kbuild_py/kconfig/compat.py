@@ -38,14 +38,20 @@ class CompatKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     # moves to the front, so the last one read wins (scripts/kconfig/confdata.c).
     choice_priority: dict[Any, list[Any]]
     srcarch: str
+    version: tuple[int, ...]
     zero_numbers: bool
     clamp_user_values: bool
     # Symbols declared `transitional` (kernel 6.18+).
     transitional: frozenset[Any]
 
+    # Symbols with a macro in their properties ($(cc-option,...), $(CC_VERSION_TEXT), ...): their
+    # values come from the machine the tree is configured on (see record.py).
+    probed: set[Any]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._declared: list[tuple[Any, str, int]] = []
         self._props_of: Any = None
+        self.probed = set()
         super().__init__(*args, **kwargs)
         self.transitional = frozenset(sym for sym, _, _ in self._declared)
         for sym, filename, linenr in self._declared:
@@ -73,6 +79,9 @@ class CompatKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
                 self._parse_error("only a config symbol can be transitional")
             self._declared.append((self._props_of.item, self.filename, self.linenr))
             return (None,)  # read like a blank line; the symbol is noted
+        if self._props_of is not None and "$(" in s \
+                and self._props_of.item.__class__ is kconfiglib.Symbol:
+            self.probed.add(self._props_of.item)
         tokens = super()._tokenize(s)
         # Kernel 5.13 turned "option modules" into a bare "modules" attribute.
         if tokens[0] is kconfiglib._T_MODULES and tokens[1] is None:
@@ -145,6 +154,7 @@ def adapt(kconf: CompatKconfig, version: tuple[int, ...], srcarch: str) -> None:
     """What a freshly parsed tree needs before it is used: the kernel version's semantics."""
     kconf.choice_priority = {}
     kconf.srcarch = srcarch
+    kconf.version = tuple(version)
     kconf.zero_numbers = version[:2] >= ZERO_NUMBERS
     kconf.clamp_user_values = version[:2] >= CLAMP_USER_VALUES
     if version[:2] >= NEW_CHOICE_SEMANTICS:

@@ -15,6 +15,7 @@ import lzma
 import os
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
@@ -70,6 +71,29 @@ def read_bytes(path: Path, what: str = "config", limit: int = MAX_CONFIG_BYTES) 
     if not decompressor.eof:
         raise UserError(f"{path}: the xz stream is truncated", "check the file")
     return data
+
+
+_HEADER = re.compile(r"^# Linux/([^\s/]+) ((\d+)\.(\d+)(?:\.(\d+))?\S*) Kernel Configuration$",
+                     re.M)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What Kbuild's conf writes at the top of a .config, '# Linux/x86 6.12.118 Kernel
+    Configuration': the make ARCH it was configured for and the kernel's version."""
+
+    arch: str
+    version: tuple[int, ...]
+    version_text: str
+
+
+def header(data: bytes) -> Header | None:
+    """The header of a whole .config (None for a fragment or a defconfig, which have none)."""
+    m = _HEADER.search(data[:4096].decode("utf-8", errors="replace"))
+    if m is None:
+        return None
+    version = tuple(int(g) for g in m.group(3, 4, 5) if g is not None)
+    return Header(m.group(1), version, m.group(2))
 
 
 def parse(data: bytes) -> list[tuple[str, str]]:

@@ -5,7 +5,9 @@ toolchain), and a fix a user can act on.
 A toolchain root is a failed $(cc-option)-style probe or a version gate (CLANG_VERSION >=
 150000, also mirrored, negated or inside an OR, where the alternative closest to holding is
 named); the fix says the toolchain is too old (or too new, or lacks the tool: a version of 0),
-and a gate for another compiler family names the family.
+and a gate for another compiler family names the family. Which toolchain that is, and where a
+user changes a value (the profile, or a config checked as it is), comes with the context: a
+config made elsewhere is explained with its own compiler's answers (record.py).
 """
 
 from __future__ import annotations
@@ -15,13 +17,10 @@ from typing import Any
 
 import kconfiglib
 
-from .results import Blocker, Explanation
-from .terms import TRI, literal, term_causes
-
-
-def _is_threshold(needed: str) -> bool:
-    """'>= 150000' and friends: what a comparison in a dependency needs of an int symbol."""
-    return needed.startswith(("<", ">"))
+from .fixes import Words
+from .record import Adopted, adoption
+from .results import Blocker, ExplainContext, Explanation
+from .terms import TRI, is_threshold, literal, selectors, term_causes
 
 
 def _root(chain: list[Blocker]) -> Blocker:
@@ -33,18 +32,6 @@ def _root(chain: list[Blocker]) -> Blocker:
             break
         root = b
     return root
-
-
-def _cause(root: Blocker, probe: str) -> str:
-    if root.kind == "toolchain" and _is_threshold(root.needed):
-        return f"the toolchain gives {root.symbol}={root.value}, {root.needed} needed"
-    if root.kind == "toolchain":
-        return f"{root.symbol}={root.value}, decided by the toolchain: {probe}"
-    if root.kind == "arch":
-        return f"not on this arch ({root.symbol})"
-    if root.kind == "missing":
-        return f"{root.symbol} does not exist in this kernel"
-    return f"{root.symbol}={root.value}, from {root.source}"
 
 
 def _val(sym: Any) -> str:
@@ -106,10 +93,14 @@ class Explainer:
     """Explanations over a parsed tree with a config loaded: ``base`` and ``requested`` are
     the values read from the base config and from the fragment (they name a value's source)."""
 
-    def __init__(self, kconf: Any, base: dict[str, str], requested: dict[str, str]) -> None:
+    def __init__(self, kconf: Any, base: dict[str, str], requested: dict[str, str],
+                 context: ExplainContext | None = None) -> None:
         self._k = kconf
         self.base_values = base
         self.requested = requested
+        self.ctx = context or ExplainContext()
+        self.tc = self.ctx.toolchain
+        self.words = Words(kconf, self.ctx, base, requested)
 
     def explain(self, symbol: str, wanted: str) -> Explanation:
         sym = self._k.syms.get(symbol)
@@ -122,71 +113,53 @@ class Explainer:
         self._why(sym, wanted, 0, chain, set())
         value = _val(sym)
         if not chain:
-            source = self._source(symbol)
-            summary = (f"{symbol}={value}, wanted {wanted}: the value comes from the {source}; "
-                       "no dependency forces it")
-            line = f"# CONFIG_{symbol} is not set" if wanted == "n" else f"CONFIG_{symbol}={wanted}"
-            return Explanation(symbol, value, wanted, summary, f"write {line} in the {source}",
-                               (), f"the {source} sets it")
+            return self.words.unforced(symbol, value, wanted)
         root = _root(chain)
         summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
             b.detail for b in chain if b.depth == max(c.depth for c in chain))
-        member = root.symbol if root.needed == "y" else symbol
-        fix = (f"set {member}: y in the profile: a choice member set by the fragment wins"
-               if root.kind == "choice" else self._fix(root))
+        # Every blocking term must change (an AND to hold, an OR to fail): one fix each.
+        fixes: list[str] = []
+        for i, b in enumerate(chain):
+            if b.depth == chain[0].depth:
+                fix = self.words.fix_for(_root(chain[i:]), symbol)
+                if fix not in fixes:
+                    fixes.append(fix)
+        fix = "; and ".join(fixes[:3])
         probe = _probe(self._k.syms[root.symbol]) if root.symbol in self._k.syms else None
-        cause = _cause(root, probe[0] if probe else f"a probe at {root.location}")
+        cause = self.words.cause(root, probe[0] if probe else f"a probe at {root.location}")
         return Explanation(symbol, value, wanted, summary, fix, tuple(chain), cause)
-
-    def _source(self, name: str) -> str:
-        if name in self.requested:
-            return "fragment (profile)"
-        if name in self.base_values:
-            return "base config"
-        return "Kconfig default"
-
-    def _fix(self, root: Blocker) -> str:
-        if root.kind == "toolchain" and _is_threshold(root.needed) and root.value == "0":
-            return (f"the toolchain lacks the tool {root.symbol} measures ({root.symbol}=0) and "
-                    f"{root.needed} is needed: install it, or use a toolchain that has it, or "
-                    "waive the requirement for this one")
-        if root.kind == "toolchain" and _is_threshold(root.needed):
-            age = "old" if root.needed.startswith(">") else "new"
-            return (f"the toolchain is too {age}: {root.symbol} is {root.value} with it and "
-                    f"{root.needed} is needed: use a toolchain that meets that, or waive the "
-                    "requirement for this one")
-        if root.kind == "promptless" and _is_threshold(root.needed):
-            return (f"{root.symbol} has no prompt and cannot be set: change what its defaults "
-                    f"follow ({root.location}), or waive the requirement for this one")
-        if root.kind == "toolchain":
-            return (f"{root.symbol} depends on the compiler: use a toolchain for which the "
-                    "probe succeeds, or waive the requirement for this one")
-        if root.kind == "arch" and root.needed == "n":
-            return "cannot be turned off on this arch: waive it here or limit it with when: arch"
-        if root.kind == "arch":
-            return "not available on this arch: waive it here or limit it with when: arch"
-        if root.kind == "missing":
-            return f"{root.symbol} does not exist in this kernel"
-        if root.needed == "n":
-            return f"set {root.symbol}: n in the profile (now {root.value}, from {root.source})"
-        return f"set {root.symbol}: {root.needed} in the profile (now {root.value}, " \
-               f"from {root.source})"
 
     def _add(self, chain: list[Blocker], sym: Any, needed: str, kind: str, detail: str,
              depth: int) -> None:
         chain.append(Blocker(sym.name, _val(sym), needed, kind, _loc(sym), detail,
-                             self._source(sym.name), depth))
+                             self.words.source(sym.name), depth))
 
     def _why(self, sym: Any, wanted: str, depth: int, chain: list[Blocker], seen: set[str]) -> None:
         if sym.name in seen or depth > 5:
             return
         seen.add(sym.name)
-        if sym.type not in (kconfiglib.BOOL, kconfiglib.TRISTATE):
+        taken = adoption(sym)
+        if taken is not None and not taken.shown:  # shown there: the user's value, as usual
+            self._why_recorded(sym, wanted, taken, depth, chain)
+        elif sym.type not in (kconfiglib.BOOL, kconfiglib.TRISTATE):
             self._why_value(sym, wanted, depth, chain, seen)
         elif wanted == "n":
             self._why_on(sym, depth, chain, seen)
         else:
             self._why_off(sym, wanted, depth, chain, seen)
+
+    def _why_recorded(self, sym: Any, wanted: str, taken: Adopted, depth: int,
+                      chain: list[Blocker]) -> None:
+        """A symbol whose value is the checked config's record of its machine's answer."""
+        here = "hidden" if taken.here is None else taken.here
+        if taken.recorded is None:
+            detail = (f"{sym.name} is hidden in this config: {_probe_line(sym)} fails for "
+                      f"{self.tc} (here: {here})")
+        else:
+            detail = (f"{sym.name}={taken.recorded} in this config, as {self.tc} answers "
+                      f"{_probe_line(sym)} (here: {here})")
+        chain.append(Blocker(sym.name, _val(sym), wanted, "toolchain", _loc(sym), detail,
+                             "the config's record", depth))
 
     # -- a bool or tristate that is on, wanted off
 
@@ -210,7 +183,8 @@ class Explainer:
             chain.append(Blocker(sym.name, value, "n", "toolchain", _loc(sym),
                                  f"{sym.name}={value} is decided by a compiler probe "
                                  f"({_probe_line(sym)})", "toolchain probe", depth))
-        elif not prompts and not self._why_follows(sym, depth, chain, seen):
+        elif not prompts and not self._why_follows(sym, depth, chain, seen) \
+                and not self._why_depends_on(sym, depth, chain, seen):
             self._add(chain, sym, "n", "promptless", f"{sym.name} has no prompt and "
                       f"defaults to {value} ({_loc(sym)})", depth)
 
@@ -241,11 +215,36 @@ class Explainer:
                 return True
         return False
 
+    def _why_depends_on(self, sym: Any, depth: int, chain: list[Blocker],
+                        seen: set[str]) -> bool:
+        """A promptless symbol that defaults on whenever its dependencies hold (COMPAT:
+        def_bool y, depends on IA32_EMULATION || X86_X32_ABI): each term of theirs that is on
+        must go off (of an AND, one suffices: the first)."""
+        if sym.direct_dep is self._k.y:
+            return False
+        found = False
+        for term in kconfiglib.split_expr(sym.direct_dep, kconfiglib.OR):
+            if not kconfiglib.expr_value(term):
+                continue
+            on = [s for s in kconfiglib.expr_items(term)
+                  if isinstance(s, kconfiglib.Symbol) and not literal(s) and s.tri_value
+                  and s.nodes and s is not self._k.modules]
+            for sub in on[:1]:
+                detail = (f"also {sub.name}={_val(sub)}" if found else
+                          f"{sym.name} has no prompt and is on while "
+                          f"{_expr(sym.direct_dep)}: {sub.name}={_val(sub)}")
+                self._add(chain, sub, "n", "depends", detail, depth)
+                self._why(sub, "n", depth + 1, chain, seen)
+                found = True
+        return found
+
     # -- a bool or tristate that is off (or m), wanted on
 
     def _why_off(self, sym: Any, wanted: str, depth: int, chain: list[Blocker],
                  seen: set[str]) -> None:
         need = 2 if wanted == "y" else 1
+        if sym.orig_type is kconfiglib.BOOL:
+            need = 1  # a bool's visibility m counts as y (kconfig promotes it)
         if kconfiglib.expr_value(sym.direct_dep) < need:
             self._why_expr(sym.direct_dep, need, depth, chain, seen,
                            f"{sym.name} depends on {_expr(sym.direct_dep)}", owner=sym)
@@ -255,7 +254,7 @@ class Explainer:
             if sel is not None and sel is not sym:
                 self._add(chain, sel, "n", "choice",
                           f"choice '{_prompt(sym.choice)}' has {sel.name}=y "
-                          f"(from {self._source(sel.name)}), which excludes {sym.name}", depth)
+                          f"(from {self.words.source(sel.name)}), which excludes {sym.name}", depth)
                 return
         prompts = [n for n in sym.nodes if n.prompt]
         if not prompts:
@@ -275,7 +274,7 @@ class Explainer:
         if _is_probe(sym):
             chain.append(Blocker(sym.name, value, wanted, "toolchain", _loc(sym),
                                  f"{sym.name}={value}: the compiler probe at {_loc(sym)} "
-                                 "failed for this toolchain", "toolchain probe", depth))
+                                 f"fails for {self.tc}", "toolchain probe", depth))
             return
         for default, cond in sym.defaults:
             # def_bool y if SMP: the default's condition is what keeps it off.
@@ -289,28 +288,28 @@ class Explainer:
                 self._why_expr(default, need, depth, chain, seen,
                                f"{sym.name} has no prompt and follows {_expr(default)}")
                 return
-        selectors = _selectors(sym)
-        chosen_elsewhere = [s for s in selectors if s.choice is not None
+        selecting = selectors(sym)
+        chosen_elsewhere = [s for s in selecting if s.choice is not None
                             and s.choice.selection not in (None, s)]
-        if chosen_elsewhere and not any(s.tri_value for s in selectors):
+        if chosen_elsewhere and not any(s.tri_value for s in selecting):
             s0 = chosen_elsewhere[0]
             sel = s0.choice.selection
             self._add(chain, s0, "y", "choice",
                       f"{sym.name} is only selected by {s0.name}, a member of choice "
                       f"'{_prompt(s0.choice)}', which has {sel.name}=y "
-                      f"(from {self._source(sel.name)})", depth)
+                      f"(from {self.words.source(sel.name)})", depth)
             return
-        if not selectors:
+        if not selecting:
             chain.append(Blocker(
                 sym.name, value, wanted, "arch", _loc(sym),
                 f"{sym.name} has no prompt and nothing in the {self._k.srcarch} Kconfig "
-                "selects it: this arch does not support it", "arch", depth))
+                "of this kernel selects it: this arch does not support it here", "arch", depth))
             return
-        names = ", ".join(sorted({s.name for s in selectors})[:6])
+        names = ", ".join(sorted({s.name for s in selecting})[:6])
         chain.append(Blocker(sym.name, value, wanted, "promptless", _loc(sym),
                              f"{sym.name} has no prompt; it is only selected by {names}, "
-                             "none of which is set", self._source(sym.name), depth))
-        for s in selectors[:1]:
+                             "none of which is set", self.words.source(sym.name), depth))
+        for s in selecting[:1]:
             self._why(s, wanted, depth + 1, chain, seen)
 
     # -- int, hex and string symbols
@@ -328,11 +327,11 @@ class Explainer:
                                f"{sym.name} is measured only if {_expr(measured_if)}")
                 return
             chain.append(Blocker(sym.name, _val(sym), wanted, "toolchain", _loc(sym),
-                                 f"{sym.name}={_val(sym)} comes from the toolchain "
+                                 f"{sym.name}={_val(sym)} comes from {self.tc} "
                                  f"({_probe_line(sym)}); {wanted} is needed", "toolchain probe",
                                  depth))
             return
-        if _is_threshold(wanted) and not any(n.prompt for n in sym.nodes):
+        if is_threshold(wanted) and not any(n.prompt for n in sym.nodes):
             self._add(chain, sym, wanted, "promptless", f"{sym.name} has no prompt: its value "
                       f"{_val(sym)} comes from its defaults ({_loc(sym)}); {wanted} is needed",
                       depth)
@@ -352,8 +351,8 @@ class Explainer:
         if owner is not None and any(literal(t) for t in blocking):
             probe = _probe_line(owner)
             chain.append(Blocker(owner.name, _val(owner), "y", "toolchain", _loc(owner),
-                                 f"{owner.name} depends on a compiler probe that failed for this "
-                                 f"toolchain: {probe}", "toolchain probe", depth))
+                                 f"{owner.name} depends on a compiler probe that fails for "
+                                 f"{self.tc}: {probe}", "toolchain probe", depth))
         first = True
         for term in blocking:
             if isinstance(term, kconfiglib.Choice):
@@ -371,16 +370,6 @@ class Explainer:
                     self._add(chain, sub, want, "depends", f"also {sub.name}={_val(sub)}, "
                               f"{want} needed", depth)
                 self._why(sub, want, depth + 1, chain, seen)
-
-
-def _selectors(sym: Any) -> list[Any]:
-    """The symbols that `select` sym (not the symbols in their conditions)."""
-    out = []
-    for term in kconfiglib.split_expr(sym.rev_dep, kconfiglib.OR):
-        sel = term[1] if isinstance(term, tuple) and term[0] is kconfiglib.AND else term
-        if isinstance(sel, kconfiglib.Symbol) and not sel.is_constant and sel not in out:
-            out.append(sel)
-    return out
 
 
 def _probe(sym: Any) -> tuple[str, str] | None:

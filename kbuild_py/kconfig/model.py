@@ -25,7 +25,8 @@ from ..signed import Signer
 from . import compat, dotconfig
 from .explain import Explainer, _loc, _val
 from .probes import ProbeRunner, module_quiet
-from .results import Explanation, SymbolInfo, SymbolTable
+from .record import Adopted, adopted
+from .results import ExplainContext, Explanation, SymbolInfo, SymbolTable
 
 T = TypeVar("T")
 # kconfiglib's own $(shell) (read at import: during a parse in another thread the module
@@ -43,6 +44,7 @@ class KconfigModel:
         self.probe_commands: list[str] = []  # what the parse ran (a hint for the next one)
         self.base_values: dict[str, str] = {}
         self.requested: dict[str, str] = {}
+        self.context = ExplainContext()  # whose config is explained (see explain.py)
 
     # -- parsing
 
@@ -176,7 +178,14 @@ class KconfigModel:
     # -- explanation
 
     def explain(self, symbol: str, wanted: str) -> Explanation:
-        return Explainer(self._k, self.base_values, self.requested).explain(symbol, wanted)
+        return Explainer(self._k, self.base_values, self.requested,
+                         self.context).explain(symbol, wanted)
+
+    def recorded(self, complete: bool) -> contextlib.AbstractContextManager[list[Adopted]]:
+        """Within: the tree answers its compiler probes as the loaded config records them
+        (a config made on another machine; see record.py). Yields the answers that differ
+        from this machine's; ``complete``: the config is a whole .config, not a fragment."""
+        return adopted(self._k, self.base_values, complete)
 
 
 @contextlib.contextmanager

@@ -43,6 +43,19 @@ class SymbolTable:
 
 
 @dataclass(frozen=True)
+class ExplainContext:
+    """Whose config is explained, for the words of an explanation: ``toolchain`` names the
+    compiler whose answers the model holds ("gcc-12", or a checked config's own compiler);
+    ``fix_in`` is where a user changes a value: "profile" (kbuild-py configures) or "config" (a
+    config made elsewhere, checked); ``families`` maps the symbols that name a compiler family
+    to it (CC_IS_CLANG: clang), from Kbuild's interface data."""
+
+    toolchain: str = "the toolchain"
+    fix_in: str = "profile"
+    families: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Blocker:
     """One link in the chain that keeps a symbol from its wanted value."""
 

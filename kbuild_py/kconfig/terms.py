@@ -25,8 +25,8 @@ def literal(item: Any) -> bool:
 
 def term_causes(term: Any, need: int) -> list[tuple[Any, str]]:
     """Symbols in a failing term and the value each should have."""
-    if isinstance(term, kconfiglib.Symbol):
-        return [(term, "y" if need == 2 else "m")]
+    if isinstance(term, kconfiglib.Symbol):  # a bool has no m: y is what it needs
+        return [(term, "y" if need == 2 or term.orig_type is not kconfiglib.TRISTATE else "m")]
     if isinstance(term, tuple):
         op = term[0]
         if op is kconfiglib.NOT and isinstance(term[1], kconfiglib.Symbol):
@@ -108,3 +108,18 @@ def _negated(e: Any) -> Any:
 _ORDER = {kconfiglib.LESS: kconfiglib.GREATER, kconfiglib.GREATER: kconfiglib.LESS,
           kconfiglib.LESS_EQUAL: kconfiglib.GREATER_EQUAL,
           kconfiglib.GREATER_EQUAL: kconfiglib.LESS_EQUAL}
+
+
+def is_threshold(needed: str) -> bool:
+    """'>= 150000' and friends: what a comparison in a dependency needs of an int symbol."""
+    return needed.startswith(("<", ">"))
+
+
+def selectors(sym: Any) -> list[Any]:
+    """The symbols that `select` sym (not the symbols in their conditions)."""
+    out = []
+    for term in kconfiglib.split_expr(sym.rev_dep, kconfiglib.OR):
+        sel = term[1] if isinstance(term, tuple) and term[0] is kconfiglib.AND else term
+        if isinstance(sel, kconfiglib.Symbol) and not sel.is_constant and sel not in out:
+            out.append(sel)
+    return out
