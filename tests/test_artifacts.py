@@ -37,7 +37,7 @@ def _modules(root: Path, order: list[str], mode: int) -> None:
     files = {
         "lib/modules/6.12.0/kernel/drivers/a.ko": SIGNED,
         "lib/modules/6.12.0/kernel/fs/b.ko.xz": lzma.compress(UNSIGNED),
-        "lib/modules/6.12.0/kernel/net/c.ko.gz": gzip.compress(SIGNED),
+        "lib/modules/6.12.0/kernel/net/c.ko.gz": gzip.compress(SIGNED, mtime=0),  # same bytes
         "lib/modules/6.12.0/kernel/net/d.ko.zst": b"(zstd)",
         "lib/modules/6.12.0/modules.dep": b"kernel/drivers/a.ko:\n",
         LONG: b"a name longer than ustar's 100 bytes takes a PAX header",

@@ -343,6 +343,7 @@ def test_a_config_made_elsewhere_is_explained_with_its_own_answers(tmp_path: Pat
     assert sanitizer.chain == () and sanitizer.fix.startswith(
         "write CONFIG_SANITIZER=y in the config"), sanitizer
     assert guard.chain[-1].symbol == "CC_HAS_GUARD" and "there-cc 9.9" in guard.chain[-1].detail
-    assert "(here: y)" in guard.chain[-1].detail and "there-cc 9.9" in guard.fix
+    assert "(with this machine's compiler: y)" in guard.chain[-1].detail
+    assert "there-cc 9.9" in guard.fix
     assert plugin.chain[-1].symbol == "PLUGINS" and "hidden in this config" in plugin.summary
     assert (model.value("PLUGINS"), model.value("CC_HAS_GUARD")) == ("y", "y")  # put back

@@ -118,16 +118,29 @@ class Explainer:
         summary = f"{symbol}={value}, wanted {wanted}: " + "; ".join(
             b.detail for b in chain if b.depth == max(c.depth for c in chain))
         # Every blocking term must change (an AND to hold, an OR to fail): one fix each.
+        # Every cause the chain ends in must change (each term of an AND to hold, of an OR
+        # to fail): one fix for each leaf of the chain, in order.
         fixes: list[str] = []
         for i, b in enumerate(chain):
-            if b.depth == chain[0].depth:
-                fix = self.words.fix_for(_root(chain[i:]), symbol)
-                if fix not in fixes:
-                    fixes.append(fix)
-        fix = "; and ".join(fixes[:3])
+            if i + 1 == len(chain) or chain[i + 1].depth <= b.depth:
+                fixes.append(self.words.fix_for(b, symbol))
+        if self.ctx.fix_in == "config" and root.kind != "choice":
+            # A config is taken as it is: once a cause is fixed, each prompted symbol on the
+            # way (and the symbol itself) keeps the config's value or its default (often n,
+            # or m) unless it is written too.
+            links = [b for i, b in enumerate(chain[:-1]) if chain[i + 1].depth > b.depth
+                     and b.kind == "depends" and b.needed in ("y", "m") and self._prompted(b)]
+            fixes += [self.words.set(b.symbol, b.needed) for b in links]
+            if any(n.prompt for n in sym.nodes):
+                fixes.append(self.words.set(symbol, wanted))
+        fix = "; and ".join(list(dict.fromkeys(fixes))[:6])
         probe = _probe(self._k.syms[root.symbol]) if root.symbol in self._k.syms else None
         cause = self.words.cause(root, probe[0] if probe else f"a probe at {root.location}")
         return Explanation(symbol, value, wanted, summary, fix, tuple(chain), cause)
+
+    def _prompted(self, b: Blocker) -> bool:
+        sym = self._k.syms.get(b.symbol)
+        return sym is not None and any(n.prompt for n in sym.nodes)
 
     def _add(self, chain: list[Blocker], sym: Any, needed: str, kind: str, detail: str,
              depth: int) -> None:
@@ -154,10 +167,10 @@ class Explainer:
         here = "hidden" if taken.here is None else taken.here
         if taken.recorded is None:
             detail = (f"{sym.name} is hidden in this config: {_probe_line(sym)} fails for "
-                      f"{self.tc} (here: {here})")
+                      f"{self.tc} (with this machine's compiler: {here})")
         else:
             detail = (f"{sym.name}={taken.recorded} in this config, as {self.tc} answers "
-                      f"{_probe_line(sym)} (here: {here})")
+                      f"{_probe_line(sym)} (with this machine's compiler: {here})")
         chain.append(Blocker(sym.name, _val(sym), wanted, "toolchain", _loc(sym), detail,
                              "the config's record", depth))
 
@@ -249,6 +262,14 @@ class Explainer:
             self._why_expr(sym.direct_dep, need, depth, chain, seen,
                            f"{sym.name} depends on {_expr(sym.direct_dep)}", owner=sym)
             return
+        prompts = [n for n in sym.nodes if n.prompt]
+        if prompts and all(kconfiglib.expr_value(n.prompt[1]) < need for n in prompts):
+            # Hidden (`prompt ... if X`): before any choice, whose other member is then
+            # only the consequence (DEFAULT_SECURITY_SELINUX without SECURITY_SELINUX).
+            cond = prompts[0].prompt[1]
+            self._why_expr(cond, need, depth, chain, seen,
+                           f"{sym.name}'s prompt is hidden unless {_expr(cond)}")
+            return
         if sym.choice is not None:
             sel = sym.choice.selection
             if sel is not None and sel is not sym:
@@ -256,16 +277,8 @@ class Explainer:
                           f"choice '{_prompt(sym.choice)}' has {sel.name}=y "
                           f"(from {self.words.source(sel.name)}), which excludes {sym.name}", depth)
                 return
-        prompts = [n for n in sym.nodes if n.prompt]
         if not prompts:
             self._why_promptless_off(sym, wanted, need, depth, chain, seen)
-            return
-        for node in prompts:
-            cond = node.prompt[1]
-            if kconfiglib.expr_value(cond) < need:
-                self._why_expr(cond, need, depth, chain, seen,
-                               f"{sym.name}'s prompt is hidden unless {_expr(cond)}")
-                return
 
     def _why_promptless_off(self, sym: Any, wanted: str, need: int, depth: int,
                             chain: list[Blocker], seen: set[str]) -> None:
