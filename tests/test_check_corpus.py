@@ -11,6 +11,7 @@ with the value the config records for it (so no answer of this machine's compile
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,9 @@ def test_a_config_made_elsewhere_is_explained_with_its_own_record(  # type: igno
         assert not satisfied(c.requirement, e.value), where  # never "X=v, wanted v"
         assert recorded(c.symbol, e.value), where
         assert "Kconfig default" not in e.fix and "the profile" not in e.fix, where
+        for line in re.finditer(r"CONFIG_([A-Z0-9_]+)=(\S+)", e.fix):  # as Kbuild reads them
+            if kinds.get(line.group(1)) == "string":
+                assert line.group(2).startswith('"'), where
         for b in e.chain:
             if b.symbol in kinds:
                 assert recorded(b.symbol, b.value), f"{where}: {b}"

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import kconfiglib
+
+from .dotconfig import fragment_line
 from .results import Blocker, ExplainContext, Explanation
 from .terms import is_threshold, selectors
 
@@ -49,8 +52,10 @@ class Words:
 
     def set(self, symbol: str, value: str) -> str:
         """The fix that sets a symbol where the user sets values: the profile, or the config."""
-        if self.ctx.fix_in == "config":
-            line = f"# CONFIG_{symbol} is not set" if value == "n" else f"CONFIG_{symbol}={value}"
+        if self.ctx.fix_in == "config":  # the line as Kbuild reads it: a string is quoted
+            sym = self._k.syms.get(symbol)
+            kind = kconfiglib.TYPE_TO_STR[sym.orig_type] if sym is not None else "unknown"
+            line = fragment_line(symbol, value, kind or "unknown")
             return f"write {line} in the config (or its defconfig), then make olddefconfig"
         return f"set {symbol}: {value} in the profile"
 
