@@ -11,7 +11,6 @@ requirement is explained with the config's own compiler's answers to the tree's 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,13 +90,9 @@ def check_range(config: Checked, profile: Profile, version: Version, text: str) 
 def installed_tree(version: Version) -> str | None:
     """An installed source tarball of this kernel's major.minor version (Debian's
     linux-source-X.Y), if the machine has one."""
-    from .matrix import installed_kernels
+    from .matrix import installed_kernels, version_key
 
-    for path in installed_kernels():
-        found = re.search(r"(\d+)\.(\d+)", Path(path).name)
-        if found and (int(found.group(1)), int(found.group(2))) == version[:2]:
-            return path
-    return None
+    return next((p for p in installed_kernels() if version_key(p)[:2] == version[:2]), None)
 
 
 def check(profile_name: str, config_path: Path, *, kernel: str | None, version: str | None,

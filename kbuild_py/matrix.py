@@ -28,10 +28,11 @@ def installed_kernels() -> list[str]:
     """Kernel tarballs the machine's packages installed (kbuild/interface.yaml names where)."""
     from .kbuild import interface
 
-    return sorted(glob.glob(interface().installed_sources), key=_version_key)
+    return sorted(glob.glob(interface().installed_sources), key=version_key)
 
 
-def _version_key(path: str) -> tuple[int, ...]:
+def version_key(path: str) -> tuple[int, ...]:
+    """The version a source's file name says (linux-source-6.12.tar.xz: 6, 12)."""
     return tuple(int(n) for n in re.findall(r"\d+", Path(path).name)) or (0,)
 
 
