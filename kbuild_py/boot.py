@@ -58,7 +58,7 @@ def _option_values(test: LkdtmTest, final: dict[str, str],
 
 def _kernel_version(plan: BuildPlan) -> str:
     try:
-        manifest = json.loads((plan.paths.dist / "manifest.json").read_text())
+        manifest = json.loads((plan.paths.manifest).read_text())
         return str(manifest["kernel"]["version"])
     except (OSError, ValueError, KeyError, TypeError):
         return "unknown"

@@ -37,7 +37,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     """Write the merged fragment, cmdline and sysctl files, without building."""
     from .configure import KconfigSource
     from .fsutil import atomic_write
-    from .resolve import cmdline, fragment, resolve, sysctl_conf
+    from .pipeline import write_runtime_files
+    from .resolve import fragment, resolve
     from .toolchain import detect
     from .tree import step_tree
 
@@ -49,9 +50,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         family = (plan.toolchain.family, plan.toolchain.name)
         resolved = resolve(plan.profile, tree.version, family, symbols)
         atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
-        atomic_write(plan.paths.profile / "cmdline", cmdline(plan.profile, tree.version, family))
-        atomic_write(plan.paths.profile / "sysctl.conf",
-                     sysctl_conf(plan.profile, tree.version, family))
+        write_runtime_files(plan, tree.version)
     na = [r for r in resolved if not r.applicable]
     print(f"{plan.paths.fragment}: {len(resolved) - len(na)} options "
           f"({len(na)} not applicable to {tree.version_text})")

@@ -102,10 +102,10 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         "System.map": built.system_map,
         "config": paths.config,
         "fragment.config": paths.fragment,
-        "cmdline": paths.profile / "cmdline",
-        "sysctl.conf": paths.profile / "sysctl.conf",
-        "report.json": paths.profile / "report.json",
-        "binary-report.json": paths.profile / "binary-report.json",
+        "cmdline": paths.cmdline,
+        "sysctl.conf": paths.sysctl,
+        "report.json": paths.report,
+        "binary-report.json": paths.binary_report,
     }
     files.update(built_dtbs(plan))  # dist/dtbs/<vendor>/<board>.dtb, as bootloaders expect
     with replaced_folder(dist) as work:
@@ -150,5 +150,6 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             outputs={name: work / name for name in files}))
         (work / "sbom.spdx.json").write_text(json.dumps(bom, indent=2, sort_keys=True) + "\n")
         manifest["outputs"]["sbom.spdx.json"] = sha256_file(work / "sbom.spdx.json")
-        (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return dist / "manifest.json"
+        (work / paths.manifest.name).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return paths.manifest

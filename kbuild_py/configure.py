@@ -176,11 +176,11 @@ def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> 
     variables = {**make_variables(plan.toolchain, plan.arch),
                  "KCONFIG_CONFIG": str(config.resolve())}
     argv = make_argv(tree.path, plan.paths.build.resolve(), variables, [plan.profile.base])
-    run_make(argv, plan.paths.profile / "configure.log", what=f"make {plan.profile.base}")
+    run_make(argv, plan.paths.configure_log, what=f"make {plan.profile.base}")
     if not made_here(config.read_text(errors="replace"), tree, ident):
         raise InfraError(f"make {plan.profile.base} wrote {config} for another kernel or "
                          f"compiler than {tree.version_text} with {ident.cc_version_text}",
-                         f"see {plan.paths.profile / 'configure.log'}")
+                         f"see {plan.paths.configure_log}")
     Signer(plan.paths.cache).dump(stamp, _base_key(plan, tree, ident))
     return config
 
@@ -226,12 +226,12 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
         atomic_write(build / ".config", merged, only_if_changed=False)
         argv = make_argv(tree.path, build.resolve(), make_variables(plan.toolchain, plan.arch),
                          ["olddefconfig"])
-        run_make(argv, plan.paths.profile / "configure.log", what="make olddefconfig")
+        run_make(argv, plan.paths.configure_log, what="make olddefconfig")
         result = (build / ".config").read_text(errors="replace")
         if not made_here(result, tree, ident):
             raise InfraError(f"make olddefconfig wrote a .config for another kernel or compiler "
                              f"than {tree.version_text} with {ident.cc_version_text}",
-                             f"see {plan.paths.profile / 'configure.log'}")
+                             f"see {plan.paths.configure_log}")
         if saved is not None:
             source.signer.dump(saved / "kbuild.config", result)
             source.signer.dump(saved / "kconfiglib.config", plan.paths.predicted.read_bytes())

@@ -115,7 +115,7 @@ def read_cell(plan: BuildPlan, kernel: str) -> Cell:
     if message:
         return Cell(plan.profile.name, kernel, error=message)
     try:
-        report = json.loads((plan.paths.profile / "report.json").read_text())
+        report = json.loads((plan.paths.report).read_text())
         counts = tuple(int(report["counts"].get(c, 0)) for c in COLUMNS)
         return Cell(plan.profile.name, kernel, str(report.get("kernel", "")), counts,
                     len(report.get("prediction_mismatches", [])))

@@ -36,15 +36,19 @@ def inputs_digest(plan: BuildPlan) -> str:
     return sha256_text("\n".join(parts))
 
 
+def write_runtime_files(plan: BuildPlan, version: tuple[int, ...]) -> None:
+    """The kernel command line and sysctl.conf the profile asks for on this kernel version."""
+    family = (plan.toolchain.family, plan.toolchain.name)
+    atomic_write(plan.paths.cmdline, cmdline(plan.profile, version, family))
+    atomic_write(plan.paths.sysctl, sysctl_conf(plan.profile, version, family))
+
+
 def step_config(plan: BuildPlan, *, strict: bool = True, show: bool = True) -> Report:
     """Configure and verify; reports are written before an unmet requirement is raised.
     ``show``: print the text report (the matrix prints one table instead)."""
     tree = load_tree(plan)
     configured = configure(plan, tree)
-    family = (plan.toolchain.family, plan.toolchain.name)
-    atomic_write(plan.paths.profile / "cmdline", cmdline(plan.profile, tree.version, family))
-    atomic_write(plan.paths.profile / "sysctl.conf",
-                 sysctl_conf(plan.profile, tree.version, family))
+    write_runtime_files(plan, tree.version)
     result = verify(plan.profile, configured.resolved, configured.final, configured.explain,
                     kernel=tree.version_text, toolchain=configured.toolchain.cc_version_text,
                     config=str(plan.paths.config),
@@ -58,7 +62,7 @@ def step_config(plan: BuildPlan, *, strict: bool = True, show: bool = True) -> R
             f"stick with {configured.toolchain.cc_version_text}: "
             f"{', '.join(c.headline() for c in result.failed[:5])}"
             f"{', ...' if len(result.failed) > 5 else ''}",
-            f"see {plan.paths.profile / 'report.txt'} for the reasons and fixes")
+            f"see {plan.paths.report.with_suffix('.txt')} for the reasons and fixes")
     return result
 
 
@@ -71,7 +75,7 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
     built = build(plan, tree)
     checks = check_binary(built.vmlinux, built.system_map, plan.arch.name,
                           read_config(plan.paths.config))
-    write_json(plan.paths.profile / "binary-report.json",
+    write_json(plan.paths.binary_report,
                {"schema": "kbuild-py/binary-report/1", "profile": plan.profile.name,
                 "vmlinux": str(built.vmlinux), "checks": [c.to_dict() for c in checks]})
     for c in checks:
@@ -86,7 +90,7 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
         raise RequirementsUnmet(
             f"profile {plan.profile.name}: the built vmlinux lacks "
             f"{', '.join(c.name for c in unmet)}",
-            f"see {plan.paths.profile / 'binary-report.json'}")
+            f"see {plan.paths.binary_report}")
 
 
 def fingerprint(plan: BuildPlan, built: Built) -> str:

@@ -65,6 +65,31 @@ class Paths:
         return self.profile / "build.log"
 
     @property
+    def configure_log(self) -> Path:
+        return self.profile / "configure.log"
+
+    @property
+    def cmdline(self) -> Path:
+        return self.profile / "cmdline"
+
+    @property
+    def sysctl(self) -> Path:
+        return self.profile / "sysctl.conf"
+
+    @property
+    def report(self) -> Path:
+        """report.json; report.txt and report.xml beside it (report.write_all)."""
+        return self.profile / "report.json"
+
+    @property
+    def binary_report(self) -> Path:
+        return self.profile / "binary-report.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.dist / "manifest.json"
+
+    @property
     def lock(self) -> Path:
         return self.profile / ".lock"
 

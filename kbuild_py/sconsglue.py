@@ -251,15 +251,15 @@ def declare(arguments: dict[str, str], root: str) -> None:
     tree = env.Command(str(paths.stamps / "tree.json"), [Value(src_id)],
                        _action(guarded(lambda: step_tree(plan)), "tree"))
     config = env.Command(
-        [str(paths.config), str(paths.profile / "report.json")],
+        [str(paths.config), str(paths.report)],
         [tree[0], Value(digest), Value(str(strict)), code],
         _action(guarded(lambda: step_config(plan, strict=strict)), "configure + verify"))
     build = env.Command(
         [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path),
-         str(paths.profile / "binary-report.json")],
+         str(paths.binary_report)],
         [config[0], Value(prepared["secrets"]), Value(" ".join(plan.profile.dtbs)), code],
         _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
-    collect = env.Command(str(paths.dist / "manifest.json"),
+    collect = env.Command(str(paths.manifest),
                           [build[0], build[2], config[1], code],
                           _action(guarded(lambda: step_collect(plan, command)), "collect"))
     boot = env.Command(str(paths.boot / "boot-report.json"),
