@@ -32,7 +32,8 @@ class Checked:
 
     path: Path
     header: dotconfig.Header | None
-    raw: dict[str, str]  # symbol -> value as written
+    written: tuple[tuple[str, str], ...]  # (symbol, value as written), in file order
+    raw: dict[str, str]  # symbol -> value as written, the last one
     compiler: str | None  # its compiler's --version line, when recorded
 
     @property
@@ -42,10 +43,11 @@ class Checked:
 
 def read_checked(path: Path) -> Checked:
     data = dotconfig.read_bytes(path)
-    raw = dict(dotconfig.parse(data))
+    written = tuple(dotconfig.parse(data))
+    raw = dict(written)
     text = raw.get(kbuild.interface().compiler_text)
     compiler = dotconfig.value(text, "string") if text is not None else None
-    return Checked(path, dotconfig.header(data), raw, compiler or None)
+    return Checked(path, dotconfig.header(data), written, raw, compiler or None)
 
 
 def check_arch(config: Checked, profile: Profile, arch: Arch) -> None:
@@ -131,7 +133,7 @@ def _without_tree(profile: Profile, config: Checked, version: Version, text: str
     tc = load_toolchain(profile.toolchain)
     resolved = resolve_without_tree(profile, version, (tc.family, tc.name), config.raw)
     kinds = {r.symbol: requirement_kind(r.requirement) for r in resolved}
-    final = dotconfig.read_config(config.path, kinds)
+    final = dict(dotconfig.typed(config.written, kinds))
     report = verify(profile, resolved, final, None, kernel=text,
                     toolchain=config.compiler or "not recorded", config=str(config.path))
     if config.complete:  # a whole .config leaves out only what is hidden or does not exist
@@ -186,7 +188,7 @@ def explained(profile: Profile, config: Checked, model: KconfigModel, version: V
     try:
         table = model.symbol_table()
         resolved = resolve(profile, version, (tc.family, tc.name), table)
-        final = dotconfig.read_config(config.path, table.kinds())
+        final = dict(dotconfig.typed(config.written, table.kinds()))
         with model.recorded(config.complete) as taken:
             report = verify(profile, resolved, final, model.explain, kernel=text,
                             toolchain=config.compiler or f"not recorded ({here} probed here)",

@@ -15,6 +15,7 @@ import lzma
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,9 +157,16 @@ def assignments(path: Path, kinds: dict[str, str] | None = None) -> list[tuple[s
     """Every assignment in a .config or fragment that Kbuild's conf would take, in file
     order; 'n' for '# ... is not set', strings unquoted. Reads .xz files directly. With
     ``kinds`` (symbol types), values are read as conf reads them for that type."""
+    return typed(parse(read_bytes(path)), kinds)
+
+
+def typed(written: Iterable[tuple[str, str]],
+          kinds: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(symbol, value as written) pairs read as conf reads them for each symbol's type;
+    assignments conf would ignore are left out."""
     kinds = kinds or {}
     out = []
-    for name, raw in parse(read_bytes(path)):
+    for name, raw in written:
         v = value(raw, kinds.get(name, "unknown"))
         if v is not None:
             out.append((name, v))
