@@ -17,7 +17,7 @@ from typing import Any
 
 import kconfiglib
 
-from .fixes import Words
+from .fixes import Fix, Words
 from .record import Adopted, adoption
 from .results import Blocker, ExplainContext, Explanation
 from .terms import TRI, is_threshold, literal, selectors, term_causes
@@ -120,7 +120,7 @@ class Explainer:
         # Every blocking term must change (an AND to hold, an OR to fail): one fix each.
         # Every cause the chain ends in must change (each term of an AND to hold, of an OR
         # to fail): one fix for each leaf of the chain, in order.
-        fixes: list[str] = []
+        fixes: list[Fix] = []
         for i, b in enumerate(chain):
             if i + 1 == len(chain) or chain[i + 1].depth <= b.depth:
                 fixes.append(self.words.fix_for(b, symbol))
@@ -130,10 +130,10 @@ class Explainer:
             # or m) unless it is written too.
             links = [b for i, b in enumerate(chain[:-1]) if chain[i + 1].depth > b.depth
                      and b.kind == "depends" and b.needed in ("y", "m") and self._prompted(b)]
-            fixes += [self.words.set(b.symbol, b.needed) for b in links]
+            fixes += [Fix(setting=(b.symbol, b.needed, "")) for b in links]
             if any(n.prompt for n in sym.nodes):
-                fixes.append(self.words.set(symbol, wanted))
-        fix = "; and ".join(list(dict.fromkeys(fixes))[:6])
+                fixes.append(Fix(setting=(symbol, wanted, "")))
+        fix = self.words.render(fixes)
         probe = _probe(self._k.syms[root.symbol]) if root.symbol in self._k.syms else None
         cause = self.words.cause(root, probe[0] if probe else f"a probe at {root.location}")
         return Explanation(symbol, value, wanted, summary, fix, tuple(chain), cause)

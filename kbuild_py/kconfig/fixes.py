@@ -8,6 +8,7 @@ version, a kernel version, or a waiver; never a write into a Kconfig default.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import kconfiglib
@@ -15,6 +16,15 @@ import kconfiglib
 from .dotconfig import fragment_line
 from .results import Blocker, ExplainContext, Explanation
 from .terms import is_threshold, selectors
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One change a user makes: in words, or a value to set (symbol, value, a note on it).
+    Words.render says the values of one explanation in one sentence."""
+
+    text: str = ""
+    setting: tuple[str, str, str] | None = None
 
 
 class Words:
@@ -30,12 +40,12 @@ class Words:
         self.base_values = base
         self.requested = requested
 
-    def fix_for(self, root: Blocker, symbol: str) -> str:
+    def fix_for(self, root: Blocker, symbol: str) -> Fix:
         if root.kind != "choice":
             return self.fix(root)
         member = root.symbol if root.needed == "y" else symbol
         where = "the fragment" if self.ctx.fix_in == "profile" else "the config"
-        return f"{self.set(member, 'y')}: a choice member set by {where} wins"
+        return Fix(setting=(member, "y", f"a choice member set by {where} wins"))
 
     def unforced(self, symbol: str, value: str, wanted: str) -> Explanation:
         """Nothing keeps the symbol from the value wanted: only what sets it (or nothing)."""
@@ -52,12 +62,33 @@ class Words:
 
     def set(self, symbol: str, value: str) -> str:
         """The fix that sets a symbol where the user sets values: the profile, or the config."""
-        if self.ctx.fix_in == "config":  # the line as Kbuild reads it: a string is quoted
-            sym = self._k.syms.get(symbol)
-            kind = kconfiglib.TYPE_TO_STR[sym.orig_type] if sym is not None else "unknown"
-            line = fragment_line(symbol, value, kind or "unknown")
-            return f"write {line} in the config (or its defconfig), then make olddefconfig"
-        return f"set {symbol}: {value} in the profile"
+        return self.render([Fix(setting=(symbol, value, ""))])
+
+    def render(self, fixes: list[Fix]) -> str:
+        """One sentence: the fixes in words, then every value to set, in one profile or config
+        edit (a config takes its lines as Kbuild reads them: a string is quoted)."""
+        texts = list(dict.fromkeys(f.text for f in fixes if f.setting is None))
+        first: dict[tuple[str, str], str] = {}  # (symbol, value) -> its first note
+        for f in fixes:
+            if f.setting is not None:
+                first.setdefault(f.setting[:2], f.setting[2])
+        settings = [(s, v, note) for (s, v), note in first.items()]
+        if settings:
+            config = self.ctx.fix_in == "config"
+            items = [self._line(s, v) if config else f"{s}: {v}" for s, v, _ in settings]
+            notes = [f" ({note})" if note else "" for _, _, note in settings]
+            tail = notes[0] if len(settings) == 1 else ""  # one value: its note at the end
+            if len(settings) > 1:
+                items = [i + n for i, n in zip(items, notes, strict=True)]
+            what = ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+            texts.append(f"write {what} in the config (or its defconfig), then make "
+                         f"olddefconfig{tail}" if config else f"set {what} in the profile{tail}")
+        return "; and ".join(texts)
+
+    def _line(self, symbol: str, value: str) -> str:
+        sym = self._k.syms.get(symbol)
+        kind = kconfiglib.TYPE_TO_STR[sym.orig_type] if sym is not None else "unknown"
+        return fragment_line(symbol, value, kind or "unknown")
 
     def source(self, name: str) -> str:
         if name in self.requested:
@@ -89,7 +120,16 @@ class Words:
             return f"needs a {family} compiler ({root.symbol}); {self.tc} is not one"
         return f"needs a compiler other than {family} ({root.symbol}); {self.tc} is {family}"
 
-    def fix(self, root: Blocker) -> str:
+    def fix(self, root: Blocker) -> Fix:
+        text = self._fix_text(root)
+        if text:
+            return Fix(text)
+        now = f"now {root.value}, " + ("by default" if root.source == "Kconfig default"
+                                       else f"from {root.source}")
+        return Fix(setting=(root.symbol, root.needed, now))
+
+    def _fix_text(self, root: Blocker) -> str:
+        """The fix in words, or "" when it is to set the root's value where values are set."""
         family = self.families.get(root.symbol)
         if self.family(root) and family:
             wanted = family if root.needed == "y" else f"a compiler other than {family}"
@@ -120,8 +160,6 @@ class Words:
                     "when: kernel")
         if root.kind == "missing":
             return f"{root.symbol} does not exist in this kernel"
-        now = f"now {root.value}, " + ("by default" if root.source == "Kconfig default"
-                                       else f"from {root.source}")
         sym = self._k.syms.get(root.symbol)
         if root.kind == "promptless" and sym is not None and root.needed != "n":
             selecting = sorted((s for s in selectors(sym) if s.nodes),
@@ -130,7 +168,7 @@ class Words:
                 others = ", ".join(s.name for s in selecting[1:4])
                 return (f"{root.symbol} has no prompt: {self.set(selecting[0].name, 'y')}"
                         + (f" (or set another of what selects it: {others})" if others else ""))
-        return f"{self.set(root.symbol, root.needed)} ({now})"
+        return ""
 
     def _version(self) -> tuple[int, ...]:
         version: tuple[int, ...] = getattr(self._k, "version", ())
