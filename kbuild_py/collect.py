@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import lzma
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -12,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from . import catalog, patches
+from . import about, catalog, patches
 from .build import Built, built_dtbs, source_time
 from .errors import InfraError
 from .fsutil import replaced_folder, sha256_file
@@ -50,13 +52,52 @@ def _module_signed(path: Path) -> bool | None:
     return data.endswith(_SIGNED)
 
 
-def _depmod() -> str:
-    """depmod's version: its .bin indexes in the tarball are its output."""
+def _tool_version(command: str) -> str:
+    """The first line of ``command --version``."""
     try:
-        r = subprocess.run(["depmod", "--version"], capture_output=True, text=True, check=False)
-    except OSError:
+        r = subprocess.run([command, "--version"], capture_output=True, text=True, check=False,
+                           stdin=subprocess.DEVNULL, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
         return "not found"
     return r.stdout.splitlines()[0] if r.stdout else "unknown"
+
+
+def _depmod() -> str:
+    """depmod's version: its .bin indexes in the tarball are its output."""
+    return _tool_version("depmod")
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def provenance(built: Built) -> dict[str, Any]:
+    """What made the build besides the toolchain: kbuild-py itself and the tools around make."""
+    from . import kbuild
+
+    wrappers = kbuild.interface().wrappers
+    tools = {"make": _tool_version(built.argv[0]) if built.argv else "unknown",
+             "python": platform.python_version(), "kconfiglib": _package_version("kconfiglib")}
+    if built.ccache is not None:
+        tools["ccache"] = _tool_version(wrappers["ccache"]["command"])
+    if built.distcc:
+        tools["distcc"] = _tool_version(wrappers["distcc"]["command"])
+    return {"kbuild_py": {"version": about.version(), "commit": about.commit()},
+            "tools": tools}
+
+
+def _publish_modes(folder: Path) -> None:
+    """Every shipped file 0644, every folder 0755, whatever made them (mkstemp makes 0600,
+    the linker 0755): what dist/ holds is data, readable by whoever gets it."""
+    os.chmod(folder, 0o755)
+    for entry in folder.rglob("*"):
+        if not entry.is_symlink():
+            os.chmod(entry, 0o755 if entry.is_dir() else 0o644)
 
 
 def modules_tarball(root: Path, dest: Path, mtime: int) -> dict[str, int]:
@@ -137,6 +178,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             "seed": built.seed,
             "modules": modules,
             "reproduce": command,
+            **provenance(built),
         }
         bom = sbom(SbomInput(
             profile=plan.profile.name, kernel_version=tree.version_text,
@@ -152,4 +194,5 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         manifest["outputs"]["sbom.spdx.json"] = sha256_file(work / "sbom.spdx.json")
         (work / paths.manifest.name).write_text(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _publish_modes(work)
     return paths.manifest

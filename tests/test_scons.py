@@ -84,6 +84,15 @@ def test_the_hardened_qemu_kernel_in_every_artifact(session_kernel) -> None:  # 
     assert manifest["kernel"]["identity"].startswith(sha256_file(TARBALL_73) + "+")
     assert "profiles/qemu-x86_64.yaml" in manifest["inputs"]
     assert manifest["reproduce"][:2] == ["scons", "profile=qemu-x86_64"]
+    from kbuild_py import about
+
+    assert manifest["kbuild_py"] == {"version": about.version(), "commit": about.commit()}
+    assert manifest["tools"]["make"].startswith("GNU Make ")
+    assert manifest["tools"]["ccache"].startswith("ccache version ")
+    modes = {p.relative_to(dist).as_posix(): p.stat().st_mode & 0o777
+             for p in [dist, *dist.rglob("*")]}
+    assert modes == {name: 0o755 if (dist / name).is_dir() else 0o644 for name in modes}, (
+        "dist/ is data: files 0644, folders 0755")
     from test_sbom import validate
 
     assert validate(dist / "sbom.spdx.json") == [], "an SPDX 2.3 SBOM the SPDX tools accept"
