@@ -25,10 +25,12 @@ DATA_FOLDERS = ("profiles", "toolchains", "arches", "patches", "checks", "lkdtm"
 
 
 def data_root() -> Path:
-    """The folder holding profiles/, toolchains/, arches/ and patches/."""
+    """The folder holding profiles/, toolchains/, arches/ and patches/: KBUILD_PY_DATA, else
+    the copy a wheel installs inside the package (kbuild_py/data/), else the checkout's."""
     env = os.environ.get("KBUILD_PY_DATA")
     if not env:
-        return PACKAGE_DIR.parent
+        bundled = PACKAGE_DIR / "data"
+        return bundled if (bundled / "profiles").is_dir() else PACKAGE_DIR.parent
     try:
         return Path(env).resolve()
     except (RuntimeError, OSError) as e:  # a loop of links

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .plan import BuildPlan
 
 EXIT_OK, EXIT_UNMET, EXIT_USER, EXIT_INFRA = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool its reader left
 
 
 def _plan(args: argparse.Namespace) -> BuildPlan:
@@ -320,6 +321,9 @@ def run(fn: Callable[[], int], debug: bool, doing: str, signals: bool = True) ->
         if debug:
             raise
         return report(interrupt.interrupted(2))
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as a Unix tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as e:
         if debug:
             raise
