@@ -15,7 +15,7 @@ from . import kbuild
 from .errors import InfraError, UserError
 from .fsutil import replaced_folder, sha256_text, user_path
 from .kconfig.dotconfig import read_bytes, read_config
-from .kmake import make_argv, plain_path, run_make
+from .kmake import make_argv, plain_path, require_safe_value, run_make
 from .plan import BuildPlan
 from .source import KernelTree
 from .toolchain import make_variables
@@ -56,20 +56,58 @@ def _ccache_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, in
     return {k: after.get(k, 0) - before.get(k, 0) for k in keys}
 
 
+@dataclass(frozen=True)
+class BuildTime:
+    date: datetime  # of what kbuild-py packs, and of the kernel unless ``text`` was given
+    text: str  # the timestamp Kbuild writes into the kernel
+    origin: str  # where they came from, for the manifest
+
+
+# A timestamp text Kbuild quotes into a shell command line (init/Makefile): date words only.
+_STAMP_TEXT = re.compile(r"[A-Za-z0-9 :,.+-]{1,64}")
+
+
+def callers_time() -> tuple[int | None, str]:
+    """The caller's epoch (SOURCE_DATE_EPOCH) and timestamp text (KBUILD_BUILD_TIMESTAMP),
+    checked: Kbuild quotes the text into a shell command line."""
+    names = kbuild.interface().build_identity
+    epoch = os.environ.get(names["epoch"], "")
+    if epoch and not re.fullmatch(r"[0-9]{1,11}", epoch):
+        raise UserError(f"{names['epoch']}={epoch[:40]!r}: not a number of seconds since 1970",
+                        f"unset it, or give one, e.g. {names['epoch']}=1700000000")
+    text = os.environ.get(names["timestamp"], "")
+    if text and not _STAMP_TEXT.fullmatch(text):
+        raise UserError(f"{names['timestamp']}={text[:40]!r}: not a date Kbuild can quote "
+                        "(letters, digits, spaces and :,.+- only, up to 64)",
+                        "give one like 'Thu Jan 1 00:00:00 UTC 2026', or unset it")
+    return (int(epoch) if epoch else None), text
+
+
+def build_time(tree: KernelTree) -> BuildTime:
+    """The build's date: the caller's epoch variable (SOURCE_DATE_EPOCH) when set, else the
+    source's (its Makefile's mtime, as the tarball recorded it); the kernel's timestamp text
+    is the caller's KBUILD_BUILD_TIMESTAMP when set, else that date."""
+    names = kbuild.interface().build_identity
+    epoch, text = callers_time()
+    if epoch is not None:
+        date, origin = datetime.fromtimestamp(epoch, UTC), names["epoch"]
+    else:
+        date = datetime.fromtimestamp(int((tree.path / "Makefile").stat().st_mtime), UTC)
+        origin = "the source's date"
+    if text:
+        origin = f"{names['timestamp']} (the kernel's), {origin} (what kbuild-py packs)"
+    return BuildTime(date, text or date.strftime("%a %b %d %H:%M:%S UTC %Y"), origin)
+
+
 def source_time(tree: KernelTree) -> datetime:
-    """The build's date: the source's (its Makefile's mtime, as the tarball recorded it)."""
-    return datetime.fromtimestamp(int((tree.path / "Makefile").stat().st_mtime), UTC)
+    """The date of what kbuild-py packs (build_time)."""
+    return build_time(tree).date
 
 
 def reproducible_env(tree: KernelTree) -> dict[str, str]:
-    """Fixed build identity: the timestamp comes from the source, user and host are fixed."""
-    stamp = source_time(tree)
-    return {
-        "KBUILD_BUILD_TIMESTAMP": stamp.strftime("%a %b %d %H:%M:%S UTC %Y"),
-        "KBUILD_BUILD_USER": "kbuild-py",
-        "KBUILD_BUILD_HOST": "kbuild-py",
-        "KBUILD_BUILD_VERSION": "1",
-    }
+    """Fixed build identity: user, host and number fixed, the timestamp of build_time."""
+    names = kbuild.interface().build_identity
+    return {names["timestamp"]: build_time(tree).text, **names["fixed"]}
 
 
 SEED_SECRET_ENV = "KBUILD_PY_RANDSTRUCT_SECRET"
@@ -185,6 +223,14 @@ def _key_text(path: Path) -> str:
     return raw.decode("ascii", errors="replace")
 
 
+def preflight() -> None:
+    """What a build takes from the caller's environment, checked before any step runs: the
+    timestamp and epoch, and what is appended to make variables (KCFLAGS)."""
+    callers_time()
+    for name in kbuild.interface().append:
+        require_safe_value(name, kbuild.appended(name, ""))
+
+
 def secrets_digest(plan: BuildPlan) -> str:
     """A digest of what a build takes from outside its inputs (the seed secret, the signing
     key, what the caller appends to KCFLAGS): a change rebuilds. Only hashes of hashes leave
@@ -198,7 +244,9 @@ def secrets_digest(plan: BuildPlan) -> str:
         except UserError:
             key_text = "unreadable"  # the build itself says so, in one line
     appended = "|".join(f"{name}={kbuild.appended(name, '')}" for name in kbuild.interface().append)
-    return sha256_text(f"{sha256_text(secret)}|{key}|{sha256_text(key_text)}|{appended}")
+    preflight()  # SCons computes this before any step runs
+    stamp = "|".join(map(str, callers_time()))
+    return sha256_text(f"{sha256_text(secret)}|{key}|{sha256_text(key_text)}|{appended}|{stamp}")
 
 
 def modules_enabled(config: dict[str, str]) -> bool:

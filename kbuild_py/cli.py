@@ -72,10 +72,12 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from .build import preflight
     from .pipeline import step_build, step_collect, step_config
     from .tree import step_tree
 
     plan = _plan(args)
+    preflight()
     with _lock(plan):
         step_tree(plan)
         step_config(plan, strict=not args.report_only)

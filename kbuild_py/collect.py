@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import about, catalog, patches
-from .build import Built, built_dtbs, source_time
+from .build import Built, build_time, built_dtbs, source_time
 from .errors import InfraError
 from .fsutil import replaced_folder, sha256_file
 from .plan import BuildPlan
@@ -180,6 +180,9 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             "reproduce": command,
             **provenance(built),
         }
+        when = build_time(tree)
+        manifest["timestamp"] = {"kernel": when.text, "date": when.date.strftime(
+            "%Y-%m-%dT%H:%M:%SZ"), "from": when.origin}
         bom = sbom(SbomInput(
             profile=plan.profile.name, kernel_version=tree.version_text,
             source_location=plan.source.location, source_kind=plan.source.kind,

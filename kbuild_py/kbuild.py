@@ -36,6 +36,7 @@ class Interface:
     wrappers: dict[str, Any] = field(default_factory=dict)  # compiler_wrappers: ccache, distcc
     compiler_text: str = ""  # the symbol a .config records its compiler's --version line in
     families: tuple[tuple[str, str], ...] = ()  # (symbol, family): CC_IS_CLANG, clang
+    build_identity: dict[str, Any] = field(default_factory=dict)  # timestamp, epoch, fixed
 
     def owned(self, name: str) -> bool:
         """Whether kbuild-py sets this variable itself (a data file may not)."""
@@ -58,7 +59,8 @@ def interface() -> Interface:
         installed_sources=data.get("installed_sources", ""),
         wrappers=dict(data["compiler_wrappers"]),
         compiler_text=data["compiler_record"]["version_text"],
-        families=tuple(sorted(data["compiler_record"]["families"].items())))
+        families=tuple(sorted(data["compiler_record"]["families"].items())),
+        build_identity=dict(data["build_identity"]))
 
 
 def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:

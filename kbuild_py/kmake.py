@@ -41,6 +41,12 @@ def require_plain_path(path: Path | str, what: str, hint: str) -> None:
                         "a line break or one of $:#%\"'\\;|&*?()[]{}<>=,!`)", hint)
 
 
+def require_safe_value(name: str, value: str) -> None:
+    if _UNSAFE_VALUE.search(value):
+        raise UserError(f"make variable {name}: its value holds '$' or a control character, "
+                        "which make would expand or split", f"remove it from {name}")
+
+
 def make_argv(tree: Path, objdir: Path, variables: dict[str, str], targets: list[str],
               jobs: int | None = None) -> list[str]:
     require_plain_path(tree, "kernel tree", "move the tree to a plain path")
@@ -49,9 +55,7 @@ def make_argv(tree: Path, objdir: Path, variables: dict[str, str], targets: list
     if jobs:
         argv.append(f"-j{jobs}")
     for name, value in sorted(variables.items()):
-        if _UNSAFE_VALUE.search(value):
-            raise UserError(f"make variable {name}: its value holds '$' or a control character, "
-                            "which make would expand or split", f"remove it from {name}")
+        require_safe_value(name, value)
         argv.append(f"{name}={value}")
     for target in targets:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./+,-]*", target):

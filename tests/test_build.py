@@ -96,3 +96,31 @@ def test_a_seed_kbuild_replaced_fails_the_build(tmp_path: Path) -> None:
     with pytest.raises(InfraError) as e:
         check_seed(tmp_path, "ours")
     assert str(seed_file) in e.value.one_line() and "not reproducible" in e.value.one_line()
+
+
+def test_source_date_epoch_and_build_timestamp_are_honoured(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kbuild's reproducible-builds knobs: SOURCE_DATE_EPOCH dates the build (and what
+    kbuild-py packs), KBUILD_BUILD_TIMESTAMP is the kernel's own text; without them, the
+    source's date. The make environment gets what was chosen, and says where it came from."""
+    import os
+
+    from kbuild_py.build import build_time, reproducible_env
+    from kbuild_py.source import KernelTree
+
+    (tmp_path / "Makefile").write_text("")
+    os.utime(tmp_path / "Makefile", (1_700_000_000, 1_700_000_000))
+    tree = KernelTree(tmp_path, (7, 3, 4), "7.3.4", "sha", True)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.delenv("KBUILD_BUILD_TIMESTAMP", raising=False)
+    assert build_time(tree).date.timestamp() == 1_700_000_000
+    assert reproducible_env(tree)["KBUILD_BUILD_TIMESTAMP"] == "Tue Nov 14 22:13:20 UTC 2023"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    when = build_time(tree)
+    assert when.date.timestamp() == 1_767_225_600 and when.origin == "SOURCE_DATE_EPOCH"
+    assert reproducible_env(tree)["KBUILD_BUILD_TIMESTAMP"] == "Thu Jan 01 00:00:00 UTC 2026"
+    monkeypatch.setenv("KBUILD_BUILD_TIMESTAMP", "Fri Jan 2 12:00:00 CET 2026")
+    env = reproducible_env(tree)
+    assert env["KBUILD_BUILD_TIMESTAMP"] == "Fri Jan 2 12:00:00 CET 2026"
+    assert env["KBUILD_BUILD_USER"] == env["KBUILD_BUILD_HOST"] == "kbuild-py"
+    assert build_time(tree).date.timestamp() == 1_767_225_600, "packing keeps the epoch"

@@ -89,6 +89,7 @@ def test_the_hardened_qemu_kernel_in_every_artifact(session_kernel) -> None:  # 
     assert manifest["kbuild_py"] == {"version": about.version(), "commit": about.commit()}
     assert manifest["tools"]["make"].startswith("GNU Make ")
     assert manifest["tools"]["ccache"].startswith("ccache version ")
+    assert manifest["timestamp"]["from"] == "the source's date"  # no SOURCE_DATE_EPOCH given
     modes = {p.relative_to(dist).as_posix(): p.stat().st_mode & 0o777
              for p in [dist, *dist.rglob("*")]}
     assert modes == {name: 0o755 if (dist / name).is_dir() else 0o644 for name in modes}, (
