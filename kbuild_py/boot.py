@@ -38,6 +38,7 @@ from .kconfig.dotconfig import read_config
 from .lkdtm import Expectations, LkdtmTest, load_expectations
 from .plan import BuildPlan
 from .status import Status
+from .ui import Progress
 from .verdict import NOT_APPLICABLE, BootReport, OptionValue, Verdict, judge, undecided
 
 
@@ -171,8 +172,11 @@ def run_suite(plan: BuildPlan, *, tests: list[str] | None = None, jobs: int = 2,
             stop = threading.Event()
             pool = ThreadPoolExecutor(max_workers=max(1, jobs))
             try:
-                for v in pool.map(one, to_boot):
-                    decided[v.test] = v
+                with Progress(f"boot {plan.profile.name}", "LKDTM tests booted",
+                              total=len(to_boot)) as shown:
+                    for v in pool.map(one, to_boot):
+                        decided[v.test] = v
+                        shown.update(1)
             except BaseException:  # Ctrl-C or an error: no new boot, running ones killed
                 stop.set()
                 pool.shutdown(wait=True, cancel_futures=True)

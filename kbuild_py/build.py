@@ -19,6 +19,7 @@ from .kmake import make_argv, plain_path, require_safe_value, run_make
 from .plan import BuildPlan
 from .source import KernelTree
 from .toolchain import make_variables
+from .ui import Progress
 
 _STEP = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC|HOSTLD|OBJCOPY|GEN|GZIP|XZ)\s")
 _COMPILE = re.compile(r"^\s+(CC|AS|TEST)\s")  # what goes through $(CC), and so to distcc
@@ -280,7 +281,7 @@ def check_dtbs(plan: BuildPlan, tree: KernelTree) -> None:
                             f"{plan.arch.dts}, or drop it for this kernel")
 
 
-def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
+def build(plan: BuildPlan, tree: KernelTree) -> Built:
     build_dir = plan.paths.build.resolve()
     config = read_config(build_dir / ".config")
     check_dtbs(plan, tree)
@@ -312,22 +313,19 @@ def build(plan: BuildPlan, tree: KernelTree, *, progress: bool = True) -> Built:
         before = ccache_stats()
     elif plan.distcc_hosts:
         variables["CC"] = f"{remote['command']} {cc}"
-    from tqdm import tqdm  # only a build draws a progress bar
-
     argv = make_argv(tree.path, build_dir, variables, targets(plan, config), plan.jobs)
     plan.paths.log.unlink(missing_ok=True)
     counts = {"compiles": 0, "ran_locally": 0}
 
     def on_line(line: str) -> None:
         if _STEP.match(line):
-            bar.update(1)
+            shown.update(1)
         if _COMPILE.match(line):
             counts["compiles"] += 1
         elif _DISTCC_LOCAL.match(line):
             counts["ran_locally"] += 1
 
-    with tqdm(desc=f"build {plan.profile.name}", unit=" steps", disable=not progress or None,
-              leave=False) as bar:
+    with Progress(f"build {plan.profile.name}", "steps (compile, link, ...)") as shown:
         run_make(argv, plan.paths.log, env=env, on_line=on_line,
                  what=f"build of {plan.profile.name}")
     stats = _ccache_delta(before, ccache_stats()) if use_ccache else None

@@ -20,6 +20,7 @@ from .resolve import Resolved, fragment, resolve
 from .signed import Signer
 from .source import KernelTree
 from .toolchain import ToolchainIdentity, detect, kconfig_environment, make_variables
+from .ui import Progress
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,12 @@ def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> 
 
 
 def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
+    with Progress(f"configure {plan.profile.name}", "steps (base config and Kconfig model, "
+                  "make olddefconfig)", total=2) as shown:
+        return _configure(plan, tree, shown)
+
+
+def _configure(plan: BuildPlan, tree: KernelTree, shown: Progress) -> Configured:
     ident = detect(plan.toolchain, plan.arch.name)
     kbuild.check_base(plan.profile.base, tree.path, plan.arch.srcarch, str(plan.profile.path))
     # Kbuild makes the base config while kconfiglib reads the Kconfig tree: two cores, two
@@ -201,6 +208,7 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
             source.persist()
     finally:
         base = base_done()
+    shown.update(1)
     atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
 
     # Kbuild's conf is deterministic: the same input config on the same tree with the same
@@ -235,6 +243,7 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
         if saved is not None:
             source.signer.dump(saved / "kbuild.config", result)
             source.signer.dump(saved / "kconfiglib.config", plan.paths.predicted.read_bytes())
+    shown.update(1)
     final = read_config(build / ".config")
     return Configured(tree, ident, resolved, final, source, base,
                       compare(read_config(plan.paths.predicted), final))

@@ -21,13 +21,14 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from . import interrupt
 from .errors import InfraError, UserError, redact
 from .fsutil import exclusive_lock, sha256_file, sweep_partials, user_path
 from .profile import SourcePin, Version
 from .signed import Signer
+from .ui import Progress
 
 COMPLETE = ".kbuild-py-complete"
 
@@ -201,24 +202,36 @@ def _transfer(url: str, f: BinaryIO, started: float, shown: str) -> bool:
             raise InfraError(f"download {shown}: {start + length} bytes, over the "
                              f"{MAX_DOWNLOAD >> 30} GiB a kernel tarball may have",
                              "check the URL")
-        window_start, window_bytes = time.monotonic(), 0
-        while chunk := r.raw.read1(1 << 16, decode_content=True):  # whatever has arrived
-            interrupt.check()
-            f.write(chunk)
-            done += len(chunk)
-            window_bytes += len(chunk)
-            now = time.monotonic()
-            if done > MAX_DOWNLOAD:
-                raise InfraError(f"download {shown}: over the {MAX_DOWNLOAD >> 30} GiB a kernel "
-                                 "tarball may have", "check the URL")
-            if now - started > DEADLINE:
-                raise InfraError(f"download {shown}: not finished after {DEADLINE:.0f} s",
-                                 "try again later, or use a local tarball with source=")
-            if now - window_start >= READ_TIMEOUT:
-                if window_bytes < MIN_RATE * READ_TIMEOUT:
-                    return False  # too slow: drop it and resume
-                window_start, window_bytes = now, 0
-        return not length or done - start >= length
+        bar = Progress(f"download {shown}", "downloaded", total=start + length or None,
+                       binary=True)
+        bar.done = start
+        with bar:
+            return _receive(r, f, bar, started, start, length, shown)
+
+
+def _receive(r: Any, f: BinaryIO, bar: Progress, started: float, start: int, length: int,
+             shown: str) -> bool:
+    """The body of one GET into ``f``; False when it came too slowly (to be resumed)."""
+    done = start
+    window_start, window_bytes = time.monotonic(), 0
+    while chunk := r.raw.read1(1 << 16, decode_content=True):  # whatever has arrived
+        interrupt.check()
+        f.write(chunk)
+        bar.update(len(chunk))
+        done += len(chunk)
+        window_bytes += len(chunk)
+        now = time.monotonic()
+        if done > MAX_DOWNLOAD:
+            raise InfraError(f"download {shown}: over the {MAX_DOWNLOAD >> 30} GiB a kernel "
+                             "tarball may have", "check the URL")
+        if now - started > DEADLINE:
+            raise InfraError(f"download {shown}: not finished after {DEADLINE:.0f} s",
+                             "try again later, or use a local tarball with source=")
+        if now - window_start >= READ_TIMEOUT:
+            if window_bytes < MIN_RATE * READ_TIMEOUT:
+                return False  # too slow: drop it and resume
+            window_start, window_bytes = now, 0
+    return not length or done - start >= length
 
 
 def _check_member(m: tarfile.TarInfo, label: str) -> str:
@@ -301,9 +314,11 @@ def _unpack(tarball: Path, work: Path, label: str) -> None:
     dirs: list[tuple[Path, int]] = []
     links: list[tuple[Path, str]] = []
     root = os.path.realpath(work)
-    with tarfile.open(tarball, mode="r|*") as tar:
+    with tarfile.open(tarball, mode="r|*") as tar, \
+            Progress(f"extract {label}", "extracted", binary=True) as shown:
         for m in tar:
             interrupt.check()
+            shown.update(max(m.size, 0))
             members += 1
             if members > MAX_MEMBERS:
                 raise UserError(f"{label}: over {MAX_MEMBERS} members",

@@ -100,6 +100,11 @@ SESSION_KERNELS = {
 }
 
 
+def kbuild_log(name: str) -> Path:
+    """What the session's background SCons run printed for a kernel, as in a CI log."""
+    return TEST_OUT / f"{name}.scons.log"
+
+
 def _scons_argv(name: str) -> tuple[str, list[str]]:
     profile, source = SESSION_KERNELS[name]
     return profile, [f"source={source}"] if source else []
@@ -143,12 +148,14 @@ class _Builds:
                     return
                 name = self.queue.pop(0)
                 profile, variables = _scons_argv(name)
-                # Output is not kept: the test that asks for the kernel runs SCons again and
-                # gets the whole story (a failure again, or nothing left to do).
-                self.proc = subprocess.Popen(
-                    ["scons", "-Q", f"profile={profile}", f"out={TEST_OUT}", *variables],
-                    cwd=REPO, env=self.env, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL, start_new_session=True)
+                # The log is a CI log of the chain (kbuild_log); the test that asks for the
+                # kernel runs SCons again and gets the whole story (a failure again, or
+                # nothing left to do).
+                with open(kbuild_log(name), "wb") as log:
+                    self.proc = subprocess.Popen(
+                        ["scons", "-Q", f"profile={profile}", f"out={TEST_OUT}", *variables],
+                        cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                        start_new_session=True)
             try:
                 self.proc.wait(timeout=3600)
             except subprocess.TimeoutExpired:

@@ -9,6 +9,7 @@ bench/bench_build.py measures it against a cold build.)
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -124,6 +125,14 @@ def test_the_hardened_qemu_kernel_in_every_artifact(session_kernel) -> None:  # 
     assert "CONFIG_SLAB_FREELIST_HARDENED=y" in final
     assert (dist / "config").read_bytes() == (profile_dir / "build" / ".config").read_bytes()
 
+    from conftest import kbuild_log
+
+    log_text = kbuild_log("qemu-x86_64").read_text() if kbuild_log("qemu-x86_64").is_file() else ""
+    if "kbuild-py: build\n" in log_text:  # the session's background run built it, in a log
+        steps = re.findall(r"^kbuild-py: build qemu-x86_64: (\d+) steps .*, (\d+):(\d\d)",
+                           log_text, re.M)
+        assert len(steps) >= 3, log_text[-3000:]
+        assert [int(n) for n, _, _ in steps] == sorted(int(n) for n, _, _ in steps)
     args = ("profile=qemu-x86_64", f"out={TEST_OUT}", f"source={TARBALL_73}")
     log = profile_dir / "build.log"
     before = log.stat().st_mtime_ns
