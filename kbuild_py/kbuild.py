@@ -9,6 +9,7 @@ kbuild-py configures and verifies.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -37,6 +38,7 @@ class Interface:
     compiler_text: str = ""  # the symbol a .config records its compiler's --version line in
     families: tuple[tuple[str, str], ...] = ()  # (symbol, family): CC_IS_CLANG, clang
     build_identity: dict[str, Any] = field(default_factory=dict)  # timestamp, epoch, fixed
+    make_failures: tuple[tuple[str, str], ...] = ()  # (kind, pattern of the line that says it)
 
     def owned(self, name: str) -> bool:
         """Whether kbuild-py sets this variable itself (a data file may not)."""
@@ -48,6 +50,12 @@ def interface() -> Interface:
     path = catalog.data_root() / "kbuild" / "interface.yaml"
     data = catalog.load_validated(path, "interface", "Kbuild interface").data
     env, owned = data["environment"], data["owned"]
+    for i, failure in enumerate(data.get("make_failures", [])):
+        try:
+            re.compile(failure["line"])
+        except re.error as e:
+            raise UserError(f"{catalog.display(path)}: make_failures[{i}].line: not a regular "
+                            f"expression ({e})", "fix the pattern") from None
     return Interface(
         keep=tuple(env["keep"]), no_effect=frozenset(env.get("no_effect", [])),
         fixed=tuple(sorted(env.get("fixed", {}).items())),
@@ -60,7 +68,8 @@ def interface() -> Interface:
         wrappers=dict(data["compiler_wrappers"]),
         compiler_text=data["compiler_record"]["version_text"],
         families=tuple(sorted(data["compiler_record"]["families"].items())),
-        build_identity=dict(data["build_identity"]))
+        build_identity=dict(data["build_identity"]),
+        make_failures=tuple((f["kind"], f["line"]) for f in data.get("make_failures", [])))
 
 
 def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:

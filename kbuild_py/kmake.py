@@ -129,11 +129,13 @@ def run_make(argv: list[str], log: Path, env: dict[str, str] | None = None,
             assert proc.stdout is not None
             for line in _lines(proc.stdout.fileno()):
                 f.write(line)
-                if _ERROR_LINE.search(line):
+                error = _ERROR_LINE.search(line)
+                if error:
                     tail.append(line.rstrip())
                     tail = tail[-12:]
-                    if _CAUSE.search(line) and len(causes) < 2:
-                        causes.append(line.strip())
+                # the line that says why: a tool's own error, or a command make could not run
+                if len(causes) < 2 and ((error and _CAUSE.search(line)) or failure_kind([line])):
+                    causes.append(line.strip())
                 if on_line:
                     on_line(line)
             while proc.poll() is None:
@@ -148,4 +150,14 @@ def run_make(argv: list[str], log: Path, env: dict[str, str] | None = None,
                 proc.stdout.close()
     if rc != 0:
         shown = "; ".join(causes or tail[-3:]) if tail else "no error line recognised"
-        raise InfraError(f"{what} failed (exit {rc}): {shown}", f"full log: {log}")
+        kind = failure_kind(causes or tail)
+        raise InfraError(f"{what} failed (exit {rc}){', ' + kind if kind else ''}: {shown}",
+                         f"full log: {log}")
+
+
+def failure_kind(lines: list[str]) -> str:
+    """What a failed make met, in words (kbuild/interface.yaml make_failures), or ''."""
+    for kind, pattern in kbuild.interface().make_failures:
+        if any(re.search(pattern, line) for line in lines):
+            return kind
+    return ""

@@ -38,10 +38,10 @@ def test_failing_compile_is_one_line_and_leaves_dist_alone(session_kernel, tree6
     # The caller's KCFLAGS are appended to kbuild-py's own (and are part of the signature).
     r = scons(f"profile={TINY / 'tiny-arm64.yaml'}", f"out={out}", "ccache=0",
               env={"KCFLAGS": "-fno-such-option"})
-    assert r.returncode != 0
+    assert r.returncode == 3, "an infrastructure failure, as kbuild-py's own exit code says"
     errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
     assert len(errors) == 1, r.stderr
-    assert "build of tiny-arm64 failed" in errors[0]
+    assert "build of tiny-arm64 failed (exit 2), a compiler error: " in errors[0], errors[0]
     assert "-fno-such-option" in errors[0], errors[0]
     assert "Traceback" not in r.stderr
     assert manifest(out, "tiny-arm64") == before, "dist/ is left as it was"
@@ -124,3 +124,30 @@ def test_source_date_epoch_and_build_timestamp_are_honoured(tmp_path: Path,
     assert env["KBUILD_BUILD_TIMESTAMP"] == "Fri Jan 2 12:00:00 CET 2026"
     assert env["KBUILD_BUILD_USER"] == env["KBUILD_BUILD_HOST"] == "kbuild-py"
     assert build_time(tree).date.timestamp() == 1_767_225_600, "packing keeps the epoch"
+
+
+@pytest.mark.parametrize("target, kind, says", [
+    ("missing", "a tool is missing", "make: no-such-tool-kbuild-py: No such file or directory"),
+    ("missing-sh", "a tool is missing", "/bin/sh: 1: no-such-tool-kbuild-py: not found"),
+    ("link", "a linker error", "undefined reference to `not_defined_anywhere'"),
+    ("compile", "a compiler error", "error: expected"),
+])
+def test_a_failed_make_names_its_cause(tmp_path: Path, target: str, kind: str,
+                                        says: str) -> None:
+    """make's own "*** Error 2" hides why it failed: the one line says what kind of failure
+    it was (kbuild/interface.yaml make_failures), with the tool's own words and the log."""
+    from kbuild_py.errors import InfraError
+    from kbuild_py.kmake import run_make
+
+    (tmp_path / "Makefile").write_text(
+        "missing:\n\tno-such-tool-kbuild-py --version\n"
+        "missing-sh:\n\ttrue && no-such-tool-kbuild-py --version\n"
+        "link:\n\tprintf 'int not_defined_anywhere(void);\\n"
+        "int main(void) { return not_defined_anywhere(); }\\n' > t.c && gcc t.c -o t\n"
+        "compile:\n\tprintf 'int main(void) { return }\\n' > u.c && gcc -c u.c\n")
+    log = tmp_path / "make.log"
+    with pytest.raises(InfraError) as e:
+        run_make(["make", "-C", str(tmp_path), target], log, what=f"make {target}")
+    line = e.value.one_line()
+    assert line.startswith(f"make {target} failed (exit 2), {kind}: "), line
+    assert says in line and str(log) in line, line
