@@ -75,6 +75,11 @@ def test_a_compiler_too_old_for_a_requested_option_fails_before_the_build(  # ty
             "needed)") in errors[0]
     assert ("ZERO_CALL_USED_REGS (the toolchain gives CLANG_VERSION=140006, > 150006 "
             "needed)") in errors[0]
+    # SCons ends with kbuild-py's own code and the same one line.
+    through = scons("profile=android-clang14", f"out={OUT}", "config",
+                    env={"KBUILD_PY_DATA": str(data)})
+    assert through.returncode == 1, through.stderr
+    assert [line for line in through.stderr.splitlines() if line.strip()] == errors
     out = TEST_OUT / "android-clang14"
     config = (out / "build" / ".config").read_text()
     assert "CONFIG_CFI_CLANG=y" not in config and "CONFIG_UNWIND_PATCH_PAC_INTO_SCS=y" not in config
