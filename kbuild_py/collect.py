@@ -19,6 +19,7 @@ from .build import Built, build_time, built_dtbs, source_time
 from .errors import InfraError
 from .fsutil import replaced_folder, sha256_file
 from .plan import BuildPlan
+from .reproduce import Recipe, script
 from .sbom import SbomInput, sbom
 from .source import KernelTree
 from .toolchain import ToolchainIdentity
@@ -89,6 +90,36 @@ def provenance(built: Built) -> dict[str, Any]:
         tools["distcc"] = _tool_version(wrappers["distcc"]["command"])
     return {"kbuild_py": {"version": about.version(), "commit": about.commit()},
             "tools": tools}
+
+
+def recipe(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: Built,
+           image_sha256: str) -> Recipe:
+    """How reproduce.sh builds this kernel again: the profile, source and caller's variables
+    the build took; what it cannot carry (a secret, a key) is said in its notes."""
+    from . import kbuild
+    from .build import MODULE_KEY_ENV, SEED_SECRET_ENV, callers_time
+
+    pin = plan.source
+    kernel = f"{pin.location}#sha256={pin.sha256}" if pin.kind == "url" else pin.location
+    own = plan.profile.path.parent.resolve() == catalog.folder("profiles").resolve()
+    names = kbuild.interface().build_identity
+    epoch, text = callers_time()
+    env = {names["epoch"]: str(epoch)} if epoch is not None else {}
+    if text:
+        env[names["timestamp"]] = text
+    env.update({name: value for name in kbuild.interface().append
+                if (value := kbuild.appended(name, ""))})
+    notes = []
+    if SEED_SECRET_ENV in built.seed:
+        notes.append(f"The randstruct seed was {built.seed}: export {SEED_SECRET_ENV} as it was.")
+    if built.modules:
+        notes.append(f"Modules were signed with {built.signing_key}: give the same key "
+                     f"({MODULE_KEY_ENV}) for the same modules.")
+    return Recipe(profile=plan.profile.name if own else str(plan.profile.path),
+                  profile_name=plan.profile.name, kernel=kernel, image=Path(built.image).name,
+                  image_sha256=image_sha256, made_by=about.describe(),
+                  what=f"Linux {tree.version_text}, {ident.cc_version_text}", env=env,
+                  notes=tuple(notes))
 
 
 def _publish_modes(folder: Path) -> None:
@@ -183,6 +214,10 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         when = build_time(tree)
         manifest["timestamp"] = {"kernel": when.text, "date": when.date.strftime(
             "%Y-%m-%dT%H:%M:%SZ"), "from": when.origin}
+        (work / "reproduce.sh").write_text(script(recipe(
+            plan, tree, ident, built, manifest["outputs"][Path(built.image).name])))
+        manifest["outputs"]["reproduce.sh"] = sha256_file(work / "reproduce.sh")
+        files["reproduce.sh"] = work / "reproduce.sh"
         bom = sbom(SbomInput(
             profile=plan.profile.name, kernel_version=tree.version_text,
             source_location=plan.source.location, source_kind=plan.source.kind,

@@ -4,7 +4,8 @@ on 127.0.0.1 (allowing only 127.0.0.1) and killed -9 at random points of configu
 collect on the way, is the kernel of the session's uninterrupted local build, byte for byte.
 
 That also makes it the reproducibility check: two clean builds, in two out/ folders, one
-compiled locally through ccache, the other compiled by distccd without ccache, in pieces.
+compiled locally through ccache, the other compiled by distccd without ccache, in pieces, the
+second one run by the first one's dist/reproduce.sh.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kbtest import REPO, TINY, partials, run_and_kill, shared_out
+from kbtest import REPO, partials, run_and_kill, shared_out
 from kbuild_py.fsutil import sha256_file
 
 PROFILE = "tiny-arm64"
@@ -75,8 +75,10 @@ def test_kernel_built_through_distccd_and_killed_is_the_local_kernel(session_ker
                                                                      fresh_out: Path) -> None:
     reference = session_kernel(PROFILE) / "dist" / "manifest.json"
     hosts, log = distccd
-    argv = [sys.executable, "-m", "kbuild_py.cli", "build", "--profile",
-            str(TINY / f"{PROFILE}.yaml"), "--out", str(fresh_out), "--no-ccache", "--hosts", hosts]
+    # The reference's own dist/reproduce.sh builds it again (kbuild-py build with the recorded
+    # profile, source and variables), here through distccd and without ccache, and compares.
+    argv = ["sh", str(reference.parent / "reproduce.sh"), str(fresh_out), "--no-ccache",
+            "--hosts", hosts]
     rng = random.Random(20261203)
     killed = 0
     for _ in range(4):  # during configure and the build (make, distcc, compilers, host tools)
@@ -95,6 +97,8 @@ def test_kernel_built_through_distccd_and_killed_is_the_local_kernel(session_ker
                 "dist/ is always whole: every file matches its manifest")
     final = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr[-2000:]
+    assert final.stdout.splitlines()[-1].startswith("reproduced: Image.gz is byte for byte"), (
+        final.stdout[-2000:])
     assert partials(fresh_out / PROFILE) == []
 
     ours = json.loads((dist / "manifest.json").read_text())
