@@ -127,3 +127,16 @@ def run_and_kill(argv: list[str], after: float, cwd: Path = REPO) -> int | None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         return None
+
+
+def manifest_errors(path: Path) -> list[str]:
+    """Where dist/manifest.json departs from kbuild_py/schema/manifest.schema.json."""
+    import json
+
+    import jsonschema
+
+    from kbuild_py.catalog import schema
+
+    validator = jsonschema.Draft202012Validator(schema("manifest"))
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(json.loads(path.read_text()))]

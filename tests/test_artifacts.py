@@ -207,6 +207,9 @@ def test_modules_are_built_signed_with_the_vendor_key_and_packed(session_kernel,
     folder = session_kernel("tiny-arm64")
     dist = folder / "dist"
     manifest = json.loads((dist / "manifest.json").read_text())
+    from kbtest import manifest_errors
+
+    assert manifest_errors(dist / "manifest.json") == [], "the manifest is what its schema says"
     modules = manifest["modules"]
     assert modules["count"] == 2 and modules["signed"] == 2, modules
     assert MODULE_KEY_ENV in modules["signing_key"] and modules["depmod"].startswith("kmod")

@@ -85,8 +85,10 @@ def test_the_hardened_qemu_kernel_in_every_artifact(session_kernel) -> None:  # 
     assert manifest["kernel"]["identity"].startswith(sha256_file(TARBALL_73) + "+")
     assert "profiles/qemu-x86_64.yaml" in manifest["inputs"]
     assert manifest["reproduce"][:2] == ["scons", "profile=qemu-x86_64"]
+    from kbtest import manifest_errors
     from kbuild_py import about
 
+    assert manifest_errors(dist / "manifest.json") == []
     assert manifest["kbuild_py"] == {"version": about.version(), "commit": about.commit()}
     assert manifest["tools"]["make"].startswith("GNU Make ")
     assert manifest["tools"]["ccache"].startswith("ccache version ")
