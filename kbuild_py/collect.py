@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from . import about, catalog, patches
+from . import about, catalog, kbuild, patches
 from .build import Built, build_time, built_dtbs, source_time
 from .errors import InfraError
 from .fsutil import replaced_folder, sha256_file
@@ -79,8 +79,6 @@ def _package_version(name: str) -> str:
 
 def provenance(built: Built) -> dict[str, Any]:
     """What made the build besides the toolchain: kbuild-py itself and the tools around make."""
-    from . import kbuild
-
     wrappers = kbuild.interface().wrappers
     tools = {"make": _tool_version(built.argv[0]) if built.argv else "unknown",
              "python": platform.python_version(), "kconfiglib": _package_version("kconfiglib")}
@@ -96,7 +94,6 @@ def recipe(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: B
            image_sha256: str) -> Recipe:
     """How reproduce.sh builds this kernel again: the profile, source and caller's variables
     the build took; what it cannot carry (a secret, a key) is said in its notes."""
-    from . import kbuild
     from .build import MODULE_KEY_ENV, SEED_SECRET_ENV, callers_time
 
     pin = plan.source
@@ -223,9 +220,12 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             source_location=plan.source.location, source_kind=plan.source.kind,
             source_sha256=tree.identity.split("+")[0] if plan.source.kind != "tree" else None,
             patches=[p.path for p in patches.select(plan.profile.patches, tree.version)[0]],
-            toolchain=[(plan.toolchain.tools["CC"], ident.version, ident.cc_version_text),
+            toolchain=[(plan.toolchain.tools["CC"], ident.version, ident.cc_version_text,
+                        plan.toolchain.cpe.get("CC", "")),
                        (plan.toolchain.tools["LD"], _version(ident.ld_version_text),
-                        ident.ld_version_text)],
+                        ident.ld_version_text, plan.toolchain.cpe.get("LD", ""))],
+            kernel_cpe=kbuild.interface().sbom_kernel.get("cpe", ""),
+            kernel_purl=kbuild.interface().sbom_kernel.get("purl", ""),
             created=source_time(tree).strftime("%Y-%m-%dT%H:%M:%SZ"),
             outputs={name: work / name for name in files}))
         (work / "sbom.spdx.json").write_text(json.dumps(bom, indent=2, sort_keys=True) + "\n")

@@ -39,6 +39,7 @@ class Interface:
     families: tuple[tuple[str, str], ...] = ()  # (symbol, family): CC_IS_CLANG, clang
     build_identity: dict[str, Any] = field(default_factory=dict)  # timestamp, epoch, fixed
     make_failures: tuple[tuple[str, str], ...] = ()  # (kind, pattern of the line that says it)
+    sbom_kernel: dict[str, str] = field(default_factory=dict)  # cpe (vendor:product), purl
 
     def owned(self, name: str) -> bool:
         """Whether kbuild-py sets this variable itself (a data file may not)."""
@@ -69,7 +70,8 @@ def interface() -> Interface:
         compiler_text=data["compiler_record"]["version_text"],
         families=tuple(sorted(data["compiler_record"]["families"].items())),
         build_identity=dict(data["build_identity"]),
-        make_failures=tuple((f["kind"], f["line"]) for f in data.get("make_failures", [])))
+        make_failures=tuple((f["kind"], f["line"]) for f in data.get("make_failures", [])),
+        sbom_kernel=dict(data.get("sbom_kernel", {})))
 
 
 def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -28,9 +28,11 @@ class SbomInput:
     source_kind: str
     source_sha256: str | None
     patches: list[Path]
-    toolchain: list[tuple[str, str, str]]  # (name, version, description)
+    toolchain: list[tuple[str, str, str, str]]  # (name, version, description, CPE vendor:product)
     created: str  # ISO 8601, from the source
     outputs: dict[str, Path]
+    kernel_cpe: str = ""  # CPE vendor:product of the kernel ("" for none)
+    kernel_purl: str = ""  # purl type/name of the kernel, without the version
 
 
 def _checksums(path: Path) -> list[dict[str, str]]:
@@ -41,6 +43,20 @@ def _checksums(path: Path) -> list[dict[str, str]]:
             sha256.update(block)
     return [{"algorithm": "SHA1", "checksumValue": sha1.hexdigest()},
             {"algorithm": "SHA256", "checksumValue": sha256.hexdigest()}]
+
+
+def identifiers(cpe: str, version: str, part: str = "a", purl: str = "") -> list[dict[str, str]]:
+    """SPDX externalRefs naming a package as vulnerability databases do: a CPE 2.3 from
+    ``vendor:product`` and the version, and a purl (pkg:generic/<product>@<version> unless
+    given)."""
+    if not cpe or version in ("", "NOASSERTION"):
+        return []
+    vendor, product = cpe.split(":", 1)
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", version)
+    return [{"referenceCategory": "SECURITY", "referenceType": "cpe23Type",
+             "referenceLocator": f"cpe:2.3:{part}:{vendor}:{product}:{clean}:*:*:*:*:*:*:*"},
+            {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+             "referenceLocator": f"{purl or 'pkg:generic/' + product}@{clean}"}]
 
 
 def _ref(kind: str, name: str) -> str:
@@ -58,6 +74,8 @@ def sbom(data: SbomInput) -> dict[str, Any]:
         "primaryPackagePurpose": "SOURCE",
         "comment": f"{data.source_kind}: {data.source_location}",
     }
+    if refs := identifiers(data.kernel_cpe, data.kernel_version, "o", data.kernel_purl):
+        source_pkg["externalRefs"] = refs
     if data.source_sha256:
         source_pkg["checksums"] = [{"algorithm": "SHA256", "checksumValue": data.source_sha256}]
     out_sums = {name: _checksums(path) for name, path in data.outputs.items()}
@@ -78,13 +96,17 @@ def sbom(data: SbomInput) -> dict[str, Any]:
         {"spdxElementId": image, "relationshipType": "GENERATED_FROM",
          "relatedSpdxElement": source},
     ]
-    for name, version, description in data.toolchain:
+    for name, version, description, cpe in data.toolchain:
         ref = _ref("Package", f"tool-{name}")
-        packages.append({"SPDXID": ref, "name": name, "versionInfo": version,
-                         "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
-                         "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
-                         "copyrightText": "NOASSERTION", "primaryPackagePurpose": "APPLICATION",
-                         "comment": description})
+        tool: dict[str, Any] = {
+            "SPDXID": ref, "name": name, "versionInfo": version,
+            "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
+            "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION", "primaryPackagePurpose": "APPLICATION",
+            "comment": description}
+        if refs := identifiers(cpe, version):
+            tool["externalRefs"] = refs
+        packages.append(tool)
         relationships.append({"spdxElementId": ref, "relationshipType": "BUILD_TOOL_OF",
                               "relatedSpdxElement": image})
     files: list[dict[str, Any]] = []

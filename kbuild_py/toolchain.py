@@ -43,6 +43,7 @@ class Toolchain:
     init_flags: tuple[str, ...] = ()  # the boot tests' init: before the source ({clang_target})
     init_libs: tuple[str, ...] = ()  # and after it
     packages: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    cpe: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # CC, LD
     files: tuple[Path, ...] = ()  # the file and the templates it extends: its inputs
 
     def expand(self, text: str, arch: Arch) -> str:
@@ -103,6 +104,7 @@ def load_toolchain(name: str) -> Toolchain:
         packages=dict(data.get("packages", {})), seed_flags=data.get("seed_flags", ""),
         init_flags=tuple(data.get("init", {}).get("flags", ())),
         init_libs=tuple(data.get("init", {}).get("libs", ())), files=files,
+        cpe=dict(data.get("cpe", {})),
     )
 
 
