@@ -15,7 +15,7 @@ from . import kbuild
 from .errors import InfraError, UserError
 from .fsutil import replaced_folder, sha256_text, user_path
 from .kconfig.dotconfig import read_bytes, read_config
-from .kmake import make_argv, plain_path, require_safe_value, run_make
+from .kmake import make_argv, plain_path, run_make
 from .plan import BuildPlan
 from .source import KernelTree
 from .toolchain import make_variables
@@ -229,7 +229,7 @@ def preflight() -> None:
     timestamp and epoch, and what is appended to make variables (KCFLAGS)."""
     callers_time()
     for name in kbuild.interface().append:
-        require_safe_value(name, kbuild.appended(name, ""))
+        kbuild.require_safe_value(name, kbuild.appended(name, ""))
 
 
 def secrets_digest(plan: BuildPlan) -> str:
@@ -246,7 +246,7 @@ def secrets_digest(plan: BuildPlan) -> str:
             key_text = "unreadable"  # the build itself says so, in one line
     appended = "|".join(f"{name}={kbuild.appended(name, '')}" for name in kbuild.interface().append)
     preflight()  # SCons computes this before any step runs
-    stamp = "|".join(map(str, callers_time()))
+    stamp = "|".join(map(str, callers_time())) + f"|{plan.make_vars}"
     return sha256_text(f"{sha256_text(secret)}|{key}|{sha256_text(key_text)}|{appended}|{stamp}")
 
 
@@ -288,6 +288,7 @@ def build(plan: BuildPlan, tree: KernelTree) -> Built:
     variables = make_variables(plan.toolchain, plan.arch)
     key = signing_key(config)
     variables.update(key.variables)
+    variables.update(dict(plan.make_vars))  # the user's W=1, LOCALVERSION=... (checked in plan)
     env = reproducible_env(tree)
     seed, seed_origin = build_seed(plan, tree)
     seed_randstruct(build_dir, tree, seed)

@@ -28,10 +28,13 @@ def _plan(args: argparse.Namespace) -> BuildPlan:
     from .source import parse_source_arg
 
     source = parse_source_arg(args.kernel) if getattr(args, "kernel", None) else None
+    from .kbuild import user_make_vars
     from .plan import out_folder
 
     return make_plan(args.profile, out_folder(args.out), source, getattr(args, "jobs", None),
-                     ccache=getattr(args, "ccache", True), distcc_hosts=getattr(args, "hosts", ""))
+                     ccache=getattr(args, "ccache", True), distcc_hosts=getattr(args, "hosts", ""),
+                     make_vars=user_make_vars(getattr(args, "make_var", None) or [],
+                                              "--make-var"))
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
@@ -263,6 +266,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--jobs", "-j", type=_positive(int))
     sp.add_argument("--no-ccache", dest="ccache", action="store_false",
                     help="compile everything, not through ccache")
+    sp.add_argument("--make-var", action="append", metavar="NAME=VALUE",
+                    help="a make variable for the build, e.g. W=1 or LOCALVERSION=-acme "
+                    "(repeatable; not one kbuild-py sets itself)")
     sp.add_argument("--hosts", default="", help="distcc hosts for the compiles (DISTCC_HOSTS "
                     "syntax, e.g. 'localhost/2 buildbox/8')")
     sp = add("boot", cmd_boot, "boot the built kernel in QEMU and run LKDTM, one boot per test",

@@ -116,7 +116,7 @@ def recipe(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: B
                   profile_name=plan.profile.name, kernel=kernel, image=Path(built.image).name,
                   image_sha256=image_sha256, made_by=about.describe(),
                   what=f"Linux {tree.version_text}, {ident.cc_version_text}", env=env,
-                  notes=tuple(notes))
+                  make_vars=plan.make_vars, notes=tuple(notes))
 
 
 def _publish_modes(folder: Path) -> None:

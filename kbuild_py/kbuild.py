@@ -40,6 +40,7 @@ class Interface:
     build_identity: dict[str, Any] = field(default_factory=dict)  # timestamp, epoch, fixed
     make_failures: tuple[tuple[str, str], ...] = ()  # (kind, pattern of the line that says it)
     sbom_kernel: dict[str, str] = field(default_factory=dict)  # cpe (vendor:product), purl
+    user_may_set: frozenset[str] = frozenset()  # owned make variables a user may give a build
 
     def owned(self, name: str) -> bool:
         """Whether kbuild-py sets this variable itself (a data file may not)."""
@@ -71,7 +72,38 @@ def interface() -> Interface:
         families=tuple(sorted(data["compiler_record"]["families"].items())),
         build_identity=dict(data["build_identity"]),
         make_failures=tuple((f["kind"], f["line"]) for f in data.get("make_failures", [])),
-        sbom_kernel=dict(data.get("sbom_kernel", {})))
+        sbom_kernel=dict(data.get("sbom_kernel", {})),
+        user_may_set=frozenset(owned.get("user_may_set", [])))
+
+
+_UNSAFE_VALUE = re.compile(r"[$\x00-\x1f\x7f]")
+
+
+def require_safe_value(name: str, value: str) -> None:
+    """A make variable's value make takes as it is: no '$' to expand, no line to split."""
+    if _UNSAFE_VALUE.search(value):
+        raise UserError(f"make variable {name}: its value holds '$' or a control character, "
+                        "which make would expand or split", f"remove it from {name}")
+
+
+def user_make_vars(words: list[str], where: str) -> tuple[tuple[str, str], ...]:
+    """NAME=VALUE words a user gives a build (``where`` names the option), checked: a name
+    make takes, not one kbuild-py sets (but those the interface lets a user set), a value make
+    takes as it is."""
+    iface = interface()
+    out: dict[str, str] = {}
+    for word in words:
+        name, eq, value = word.partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise UserError(f"{where}: {word[:60]!r} is not NAME=VALUE",
+                            f"give make variables as {where} W=1 LOCALVERSION=-acme")
+        if iface.owned(name) and name not in iface.user_may_set:
+            raise UserError(f"{where}: {name}: kbuild-py sets {name} itself (Kbuild's "
+                            "interface, kbuild/interface.yaml)",
+                            f"leave it out; a user may set {', '.join(sorted(iface.user_may_set))}")
+        require_safe_value(name, value)
+        out[name] = value
+    return tuple(sorted(out.items()))
 
 
 def environment(source: Mapping[str, str] | None = None) -> dict[str, str]:

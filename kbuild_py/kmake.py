@@ -27,7 +27,6 @@ _ERROR_LINE = re.compile(r"(error|Error \d+|undefined reference|fatal|\*\*\*)", 
 _CAUSE = re.compile(r"(\berror\b:|fatal error|undefined reference|No rule to make target|"
                     r"not found|No such file or directory)")
 _PLAIN_PATH = re.compile(r"[\w.+@/~-]+")
-_UNSAFE_VALUE = re.compile(r"[$\x00-\x1f\x7f]")
 
 
 def plain_path(path: Path | str) -> bool:
@@ -41,12 +40,6 @@ def require_plain_path(path: Path | str, what: str, hint: str) -> None:
                         "a line break or one of $:#%\"'\\;|&*?()[]{}<>=,!`)", hint)
 
 
-def require_safe_value(name: str, value: str) -> None:
-    if _UNSAFE_VALUE.search(value):
-        raise UserError(f"make variable {name}: its value holds '$' or a control character, "
-                        "which make would expand or split", f"remove it from {name}")
-
-
 def make_argv(tree: Path, objdir: Path, variables: dict[str, str], targets: list[str],
               jobs: int | None = None) -> list[str]:
     require_plain_path(tree, "kernel tree", "move the tree to a plain path")
@@ -55,7 +48,7 @@ def make_argv(tree: Path, objdir: Path, variables: dict[str, str], targets: list
     if jobs:
         argv.append(f"-j{jobs}")
     for name, value in sorted(variables.items()):
-        require_safe_value(name, value)
+        kbuild.require_safe_value(name, value)
         argv.append(f"{name}={value}")
     for target in targets:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./+,-]*", target):

@@ -108,6 +108,7 @@ class BuildPlan:
     jobs: int
     ccache: bool = True
     distcc_hosts: str = ""  # DISTCC_HOSTS syntax; empty: compile here
+    make_vars: tuple[tuple[str, str], ...] = ()  # the user's (kbuild.user_make_vars), for builds
 
 
 MAX_JOBS = 1024
@@ -160,8 +161,8 @@ def _no_link(folder: Path, *, inside: bool) -> None:
 
 
 def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None,
-              jobs: int | None = None, ccache: bool = True, distcc_hosts: str = ""
-              ) -> BuildPlan:
+              jobs: int | None = None, ccache: bool = True, distcc_hosts: str = "",
+              make_vars: tuple[tuple[str, str], ...] = ()) -> BuildPlan:
     from . import patches
 
     if out_root.exists() and not out_root.is_dir():
@@ -196,4 +197,5 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
         jobs=jobs or os.cpu_count() or 1,
         ccache=ccache,
         distcc_hosts=distcc_hosts.strip(),
+        make_vars=make_vars,
     )

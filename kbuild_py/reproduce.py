@@ -19,6 +19,7 @@ class Recipe:
     made_by: str  # "kbuild-py 0.1.0 (commit ...)"
     what: str  # "Linux 7.3.4, gcc-12 (Debian 12.2.0-14) 12.2.0"
     env: dict[str, str] = field(default_factory=dict)  # the caller's variables the build took
+    make_vars: tuple[tuple[str, str], ...] = ()  # the user's make variables (--make-var)
     notes: tuple[str, ...] = ()  # what the script cannot carry (secrets, keys)
 
 
@@ -43,7 +44,8 @@ def script(r: Recipe) -> str:
         'if [ "$#" -gt 0 ]; then shift; fi',
         *(f"export {name}={q(value)}" for name, value in sorted(r.env.items())),
         f'"${{KBUILD_PY:-kbuild-py}}" build --profile {q(r.profile)} --kernel {q(r.kernel)} '
-        '--out "$out" "$@"',
+        + "".join(f"--make-var {q(f'{n}={v}')} " for n, v in r.make_vars)
+        + '--out "$out" "$@"',
         f"want={q(r.image_sha256)}",
         f'got=$(sha256sum "$out"/{q(r.profile_name)}/dist/{q(r.image)} | cut -d " " -f 1)',
         'if [ "$got" = "$want" ]; then',

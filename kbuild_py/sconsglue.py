@@ -178,6 +178,8 @@ def declare(arguments: dict[str, str], root: str) -> None:
     variables.Add("out", "output folder", "out")
     variables.Add("strict", "1: unmet required options fail the build; 0: report only", "1")
     variables.Add("ccache", "1: compile through ccache when it is installed; 0: never", "1")
+    variables.Add("make_vars", "make variables for the build, space-separated NAME=VALUE (e.g. "
+                  "'W=1 LOCALVERSION=-acme'; not one kbuild-py sets itself)", "")
     variables.Add("hosts", "distcc hosts to spread compiles over (DISTCC_HOSTS syntax, e.g. "
                   "'localhost/2 buildbox/8'); empty: compile here", "")
     variables.Add("profiles", "matrix: the profiles to configure (space-separated; default: all)",
@@ -208,7 +210,10 @@ def declare(arguments: dict[str, str], root: str) -> None:
         out = out_folder(out_text if not out_text.strip() or Path(out_text).is_absolute()
                          else str(Path(root) / out_text))
         source = parse_source_arg(env["source"]) if env["source"] else None
+        from .kbuild import user_make_vars
+
         plan = make_plan(env["profile"], out, source, jobs, ccache=ccache,
+                         make_vars=user_make_vars(str(env["make_vars"]).split(), "make_vars="),
                          distcc_hosts=str(env["hosts"]))
         prepared.update(jobs=jobs, strict=strict, out=out, plan=plan,
                         src_id=tree_identity(plan), digest=inputs_digest(plan),

@@ -37,7 +37,7 @@ def test_failing_compile_is_one_line_and_leaves_dist_alone(session_kernel, tree6
     before = manifest(out, "tiny-arm64")
     # The caller's KCFLAGS are appended to kbuild-py's own (and are part of the signature).
     r = scons(f"profile={TINY / 'tiny-arm64.yaml'}", f"out={out}", "ccache=0",
-              env={"KCFLAGS": "-fno-such-option"})
+              "make_vars=LOCALVERSION=-acme W=1", env={"KCFLAGS": "-fno-such-option"})
     assert r.returncode == 3, "an infrastructure failure, as kbuild-py's own exit code says"
     errors = [line for line in r.stderr.splitlines() if line.startswith("kbuild-py:")]
     assert len(errors) == 1, r.stderr
@@ -45,6 +45,8 @@ def test_failing_compile_is_one_line_and_leaves_dist_alone(session_kernel, tree6
     assert "-fno-such-option" in errors[0], errors[0]
     assert "Traceback" not in r.stderr
     assert manifest(out, "tiny-arm64") == before, "dist/ is left as it was"
+    command = (out / "tiny-arm64" / "build.log").read_text().splitlines()[0].split()
+    assert {"LOCALVERSION=-acme", "W=1"} <= set(command), "make_vars= reach make"
     leftovers = [p for p in (out / "tiny-arm64").iterdir() if p.name.startswith(".dist")]
     assert leftovers == []
 
