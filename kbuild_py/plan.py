@@ -26,7 +26,10 @@ class Paths:
 
     @property
     def cache(self) -> Path:
-        return self.root / "cache"
+        """Where configure keeps parsed Kconfig models and conf results (signed): out/cache/,
+        or the folder KBUILD_PY_CACHE names, shared by several out/ folders as CCACHE_DIR is
+        by several builds."""
+        return shared_cache() or self.root / "cache"
 
     @property
     def base_dir(self) -> Path:
@@ -112,6 +115,23 @@ class BuildPlan:
 
 
 MAX_JOBS = 1024
+CACHE_ENV = "KBUILD_PY_CACHE"
+
+
+def shared_cache() -> Path | None:
+    """The folder KBUILD_PY_CACHE names, checked as an output folder (absolute, plain, not the
+    project, not inside a kernel tree), or None when it is not set."""
+    text = os.environ.get(CACHE_ENV, "")
+    if not text:
+        return None
+    if not os.path.isabs(text):
+        raise UserError(f"{CACHE_ENV}={text}: not an absolute path",
+                        f"give an absolute folder, or unset {CACHE_ENV}")
+    try:
+        return out_folder(text)
+    except UserError as e:
+        raise UserError(f"{CACHE_ENV}: {e.message}",
+                        f"give a folder of its own, or unset {CACHE_ENV}") from None
 
 
 def out_folder(text: str) -> Path:
@@ -169,6 +189,7 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
         raise UserError(f"{out_root}: the output folder is a file", "give a folder with out=")
     if jobs is not None and not 1 <= jobs <= MAX_JOBS:
         raise UserError(f"jobs={jobs}: must be 1 to {MAX_JOBS}", "e.g. jobs=2")
+    shared_cache()  # checked before any work
     if any(ord(c) < 32 or ord(c) == 127 for c in distcc_hosts):
         raise UserError("hosts: holds a control character", "give DISTCC_HOSTS syntax on one line")
     profile = load_profile(profile_name)

@@ -47,7 +47,7 @@ def hermetic_environment(home: Path) -> dict[str, str | None]:
     ccache = TEST_OUT / "ccache"
     ccache.mkdir(parents=True, exist_ok=True)
     here = str(Path(sys.executable).parent)  # this Python's scons and kbuild-py come first
-    return {"HOME": str(home), "CCACHE_DIR": str(ccache),
+    return {"HOME": str(home), "CCACHE_DIR": str(ccache), "KBUILD_PY_CACHE": str(SHARED_CACHE),
             "PATH": os.pathsep.join([here, *(p for p in os.environ.get("PATH", "").split(
                 os.pathsep) if p and p != here)]),
             "KBUILD_PY_MODULE_SIG_KEY": str(vendor_key()), "KBUILD_PY_DEBUG": None,
@@ -55,13 +55,23 @@ def hermetic_environment(home: Path) -> dict[str, str | None]:
             "no_proxy": "127.0.0.1,localhost"}
 
 
+# kbuild-py's Kconfig caches (parsed models, conf results, probe hints) for every out/ folder
+# of the session, as a vendor's CI shares one between jobs (KBUILD_PY_CACHE): content-keyed and
+# signed, so a change of tree, toolchain, environment or kbuild-py's code parses anew. Tests of
+# the cache itself keep their out/'s own (@pytest.mark.own_cache).
+SHARED_CACHE = TEST_OUT / "kbuild-cache"
+
+
 @pytest.fixture(autouse=True)
-def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+              request: pytest.FixtureRequest) -> None:
     for name, value in hermetic_environment(tmp_path_factory.mktemp("home")).items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
+    if request.node.get_closest_marker("own_cache"):
+        monkeypatch.delenv("KBUILD_PY_CACHE")
 
 
 def _tree(tarball: Path):  # type: ignore[no-untyped-def]

@@ -33,6 +33,7 @@ def out_sharing_tree(tmp_path: Path, tree612) -> Path:  # type: ignore[no-untype
 
 
 @pytest.mark.kernel
+@pytest.mark.own_cache
 def test_configure_killed_at_random_points(out_sharing_tree: Path) -> None:
     out = out_sharing_tree
     argv = cli("config", "--profile", "qemu-x86_64", "--out", str(out))

@@ -100,6 +100,7 @@ class _Planted:
 
 
 @pytest.mark.kernel
+@pytest.mark.own_cache
 def test_planted_cache_files_are_never_used(data: Path, out: Path) -> None:
     """A model pickle (code), a probe hint (commands), a conf result and a symbol table planted
     in out/cache/ by someone else are not signed with this out/'s key: never loaded, never

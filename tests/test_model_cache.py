@@ -33,6 +33,8 @@ config C
 \tdefault 16
 """
 
+pytestmark = pytest.mark.own_cache  # the cache of one out/ is what these test
+
 
 @pytest.fixture
 def tiny_tree(tmp_path: Path) -> KernelTree:
