@@ -79,7 +79,8 @@ def test_extraction_killed_is_never_reused(tmp_path: Path) -> None:
         complete = [p for p in src.iterdir() if not p.name.startswith(".")]
         assert complete == [], "an interrupted extraction never looks finished"
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True)
-    tree = Path(done.stdout.strip())
+    assert "kbuild-py: extract " in done.stdout, "progress for a log while it extracts"
+    tree = Path(done.stdout.splitlines()[-1])
     assert (tree / "Makefile").is_file() and (tree / ".kbuild-py-complete").is_file()
     assert partials(out / "src") == [], "the killed runs' leftovers were swept"
 
@@ -105,7 +106,7 @@ def test_download_killed_is_never_reused(slow_server: tuple[str, Path], tmp_path
         assert run_and_kill(argv, RNG.uniform(0.4, 1.0)) is None
         assert not (cache / f"{sha}.tar.xz").exists(), "a partial download is never final"
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=True)
-    assert sha256_file(Path(done.stdout.strip())) == sha
+    assert sha256_file(Path(done.stdout.splitlines()[-1])) == sha
     # The next run sweeps what the killed ones left behind.
     from kbuild_py.fsutil import sweep_partials
 
