@@ -50,7 +50,7 @@ class KconfigSource:
         if tree.owned:
             key = cache_key([tree.identity, plan.arch.name, ident.key(),
                              kbuild.identity(self.env)])
-            self.cache = folder / f"{key}.pickle"
+            self.cache = folder / f"{key}.answers.json"
         self.hint = folder / f"probes-{cache_key([plan.arch.name, ident.key()])}.json"
         self._model: KconfigModel | None = None
 
@@ -76,8 +76,8 @@ class KconfigSource:
         return [c for c in commands if isinstance(c, str)] if isinstance(commands, list) else []
 
     def persist(self) -> None:
-        """Keep a model parsed in this process for the next one (a pickle costs ~0.5 s, so
-        only the callers that will want the model again pay for it)."""
+        """Keep the probe answers of a model parsed in this process, so that the next parse with
+        the same key runs no probe (signed JSON; only the callers that will parse again write)."""
         if self._model is not None and self.cache is not None and not self._model.from_cache:
             self._model.store(self.cache, self.signer)
 

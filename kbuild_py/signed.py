@@ -4,7 +4,7 @@ Everything kbuild-py keeps in out/cache/ to skip work (parsed Kconfig models, pr
 Kbuild's conf results, tarball hashes) is signed with HMAC-SHA256 under a key that lives beside
 it, readable and writable by its owner only. A file that is not signed with that key, or whose
 content does not match its signature, is treated as absent: the work is done again. So a
-model pickle (which is code) or a planted result is never loaded, whoever could write the folder.
+planted probe answer or result is never believed, whoever could write the folder.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """A parsed Kconfig tree for one arch and toolchain: parse, signed cache, values, configs.
 
-The model is kept between runs as a pickle in out/cache/kconfig/, signed with the cache's key
-(kbuild_py.signed): a pickle is code, so an unsigned or altered one is never loaded. The key of
-a cached model covers everything that shapes the parse, this package's code included.
+What a parse learnt from its compiler probes is kept between runs as data: the answer of every
+$(shell ...) command, JSON in out/cache/kconfig/, signed with the cache's key (kbuild_py.signed).
+A parse with the answers runs no probe; an unsigned, altered or damaged file is ignored. No
+cache holds code (no pickle). The key covers everything that shapes the parse, this package's
+code included.
 """
 
 from __future__ import annotations
@@ -10,25 +12,24 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import pickle
+import json
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import kconfiglib
 
 from ..errors import InfraError, UserError
-from ..fsutil import code_digest, in_thread
+from ..fsutil import code_digest
 from ..signed import Signer
 from . import compat, dotconfig
 from .explain import Explainer, _loc, _val
-from .probes import ProbeRunner, module_quiet
+from .probes import ProbeRunner
 from .record import Adopted, adopted
 from .results import ExplainContext, Explanation, SymbolInfo, SymbolTable
 
-T = TypeVar("T")
 # kconfiglib's own $(shell) (read at import: during a parse in another thread the module
 # attribute is that parse's hook).
 _KCONFIGLIB_SHELL = kconfiglib._shell_fn
@@ -42,6 +43,7 @@ class KconfigModel:
         self._k = kconf
         self.from_cache = False
         self.probe_commands: list[str] = []  # what the parse ran (a hint for the next one)
+        self.probe_answers: dict[str, str] = {}  # command (source path a placeholder) -> output
         self.base_values: dict[str, str] = {}
         self.requested: dict[str, str] = {}
         self.context = ExplainContext()  # whose config is explained (see explain.py)
@@ -56,16 +58,14 @@ class KconfigModel:
         process's environment is not seen).
 
         With ``cache`` and ``signer`` (a file path whose name is a key over everything that can
-        change the parse), a signed pickled model is reused; a missing, stale, unsigned or
-        unreadable one re-parses, and the new model is stored there unless ``store`` is false
-        (see store()). ``hint`` names probe commands to start ahead (see ProbeRunner).
+        change the parse), the signed answers of an earlier parse's probes are used and no
+        probe runs (``from_cache``); missing, unsigned or damaged ones are ignored, and the new
+        answers are stored there unless ``store`` is false (see store()). ``hint`` names probe
+        commands to start ahead (see ProbeRunner).
         """
         compat.install()
-        if cache is not None and signer is not None:
-            model = cls._from_cache(cache, signer)
-            if model is not None:
-                return model
-        with ProbeRunner(env, str(srctree), hint or []) as probes, _no_gc():
+        answers = _answers(cache, signer) if cache is not None and signer is not None else None
+        with ProbeRunner(env, str(srctree), hint or [], answers) as probes, _no_gc():
             try:
                 kconf = compat.CompatKconfig(str(srctree / "Kconfig"), warn=False,
                                              warn_to_stderr=False, suppress_traceback=False)
@@ -73,37 +73,19 @@ class KconfigModel:
                 raise InfraError(f"{srctree}: kconfiglib cannot parse Kconfig: "
                                  f"{' '.join(str(e).split())}",
                                  "report this kernel version as unsupported") from None
-            commands = probes.commands()
+            commands, results = probes.commands(), probes.answered()
         kconf._functions["shell"] = (_KCONFIGLIB_SHELL, 1, 1)  # not the runner's hook
         compat.adapt(kconf, version, env.get("SRCARCH", "?"))
         model = cls(kconf)
-        model.probe_commands = commands
-        if cache is not None and signer is not None and store:
+        model.probe_commands, model.probe_answers = commands, results
+        model.from_cache = answers is not None
+        if cache is not None and signer is not None and store and answers is None:
             model.store(cache, signer)
         return model
 
-    @classmethod
-    def _from_cache(cls, path: Path, signer: Signer) -> KconfigModel | None:
-        data = signer.load(path)
-        if data is None:
-            return None
-        try:
-            with _no_gc(), module_quiet():
-                kconf = _deep(lambda: pickle.loads(data))  # noqa: S301 - signed by this user
-        except Exception:  # a damaged cache is never trusted: parse again
-            return None
-        if not isinstance(kconf, compat.CompatKconfig):
-            return None
-        model = cls(kconf)
-        model.from_cache = True
-        return model
-
     def store(self, path: Path, signer: Signer) -> None:
-        self._k._readline = None  # the closed Kconfig file handle cannot be pickled
-        self._k._filestack = []
-        with module_quiet():
-            data = _deep(lambda: pickle.dumps(self._k, protocol=pickle.HIGHEST_PROTOCOL))
-        signer.dump(path, data)
+        """The answers of this parse's probes, as signed JSON (data, never code)."""
+        signer.dump(path, json.dumps(self.probe_answers, sort_keys=True))
 
     # -- queries
 
@@ -196,20 +178,17 @@ def _clean_copy(text: str) -> Iterator[Path]:
         yield Path(tmp.name)
 
 
-def _deep(fn: Callable[[], T]) -> T:
-    """Run ``fn`` (pickling the Kconfig graph) where deep recursion is safe.
-
-    The graph's menu nodes form chains thousands long, and pickle follows them recursively:
-    Python's recursion limit must be raised, and the C stack must be large enough for that
-    depth, or the process dies of SIGSEGV. So the work runs on a thread of its own with a
-    512 MiB stack (address space; only the pages touched are used).
-    """
-    old_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old_limit, 1_000_000))
+def _answers(path: Path, signer: Signer) -> dict[str, str] | None:
+    """The signed probe answers at ``path``, or None (missing, unsigned, altered, damaged)."""
+    text = signer.load_text(path)
     try:
-        return in_thread(fn, "kbuild-pickle", stack_size=512 << 20)()
-    finally:
-        sys.setrecursionlimit(old_limit)
+        data = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        return None
+    return data
 
 
 def cache_key(parts: list[str]) -> str:

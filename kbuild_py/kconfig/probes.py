@@ -25,12 +25,6 @@ import kconfiglib
 _PARSE = threading.Lock()  # kconfiglib's module state is shared: one parse at a time
 
 
-def module_quiet() -> threading.Lock:
-    """Held, no parse has kconfiglib's module patched: what pickles or unpickles a model (which
-    names kconfiglib's functions) takes it, so that a parse in another thread cannot interleave."""
-    return _PARSE
-
-
 class _OsView:
     """kconfiglib's ``os`` during a parse: the real module, but for the environment."""
 
@@ -68,9 +62,12 @@ class ProbeRunner:
 
     SRC = "@SRCTREE@"
 
-    def __init__(self, env: dict[str, str], srctree: str, hint: list[str]) -> None:
+    def __init__(self, env: dict[str, str], srctree: str, hint: list[str],
+                 answers: dict[str, str] | None = None) -> None:
         self.env, self.srctree, self.hint = dict(env), srctree, hint
+        self.answers = answers  # an earlier parse's results: no probe runs (model.py's cache)
         self.seen: list[str] = []
+        self.results: dict[str, str] = {}
         self.ahead: dict[str, Future[str]] = {}
 
     def __enter__(self) -> ProbeRunner:
@@ -84,10 +81,11 @@ class ProbeRunner:
             self._shell = kconfiglib._shell_fn
             kconfiglib.os = _OsView(self.env)
             kconfiglib._shell_fn = self._parse_shell
-            for command in self.hint:
-                self.submit(command.replace(self.SRC, self.srctree))
-            self.prescan = _Prescan(self.srctree, self.submit)
-            self.prescan.start()
+            if self.answers is None:  # nothing known: start what can be foreseen
+                for command in self.hint:
+                    self.submit(command.replace(self.SRC, self.srctree))
+                self.prescan = _Prescan(self.srctree, self.submit)
+                self.prescan.start()
         except BaseException:
             self._restore()
             raise
@@ -95,6 +93,15 @@ class ProbeRunner:
 
     def _parse_shell(self, kconf: Any, name: Any, command: str) -> str:
         self.seen.append(command)
+        key = command.replace(self.srctree, self.SRC)
+        if self.answers is not None and key in self.answers:
+            self.results[key] = self.answers[key]
+            return self.answers[key]
+        result = self._run(command)
+        self.results[key] = result
+        return result
+
+    def _run(self, command: str) -> str:
         with self.lock:
             future = self.ahead.get(command)
             mine = future is None
@@ -118,6 +125,10 @@ class ProbeRunner:
                 future = self.ahead[command] = self.pool.submit(
                     run_probe, command, self.env, self.cwd)
             return future
+
+    def answered(self) -> dict[str, str]:
+        """Every command the parse asked (the source path a placeholder) and its output."""
+        return dict(self.results)
 
     def commands(self) -> list[str]:
         """The commands the parse ran, the source path made a placeholder (the next hint)."""
