@@ -55,7 +55,7 @@ def hermetic_environment(home: Path) -> dict[str, str | None]:
             "no_proxy": "127.0.0.1,localhost"}
 
 
-# kbuild-py's Kconfig caches (parsed models, conf results, probe hints) for every out/ folder
+# kbuild-py's Kconfig caches (probe answers, conf results, probe hints) for every out/ folder
 # of the session, as a vendor's CI shares one between jobs (KBUILD_PY_CACHE): content-keyed and
 # signed, so a change of tree, toolchain, environment or kbuild-py's code parses anew. Tests of
 # the cache itself keep their out/'s own (@pytest.mark.own_cache).
@@ -275,8 +275,8 @@ def kbuild_base(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 @pytest.fixture(scope="session")
 def model_for():  # type: ignore[no-untyped-def]
     """A parsed KconfigModel per (tree, arch, toolchain), parsed once and shared by the
-    session's explanation, profile and differential tests. Kept in memory only: the on-disk
-    model cache is a (signed) pickle, and the tests add no second place that loads one."""
+    session's explanation, profile and differential tests. Kept in memory: kbuild-py's own
+    cache on disk holds only a parse's probe answers (data), and parses again with them."""
     from kbuild_py.kconfig.model import KconfigModel
     from kbuild_py.toolchain import detect, kconfig_environment, load_arch, load_toolchain
 
