@@ -9,9 +9,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def version() -> str:
+def version(package: str = "kbuild-py") -> str:
+    """An installed package's version (kbuild-py's own by default), or "unknown"."""
     try:
-        return metadata.version("kbuild-py")
+        return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "unknown"
 

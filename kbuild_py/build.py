@@ -100,11 +100,6 @@ def build_time(tree: KernelTree) -> BuildTime:
     return BuildTime(date, text or date.strftime("%a %b %d %H:%M:%S UTC %Y"), origin)
 
 
-def source_time(tree: KernelTree) -> datetime:
-    """The date of what kbuild-py packs (build_time)."""
-    return build_time(tree).date
-
-
 def reproducible_env(tree: KernelTree) -> dict[str, str]:
     """Fixed build identity: user, host and number fixed, the timestamp of build_time."""
     names = kbuild.interface().build_identity
@@ -245,7 +240,7 @@ def secrets_digest(plan: BuildPlan) -> str:
         except UserError:
             key_text = "unreadable"  # the build itself says so, in one line
     appended = "|".join(f"{name}={kbuild.appended(name, '')}" for name in kbuild.interface().append)
-    preflight()  # SCons computes this before any step runs
+    preflight()  # SCons computes this before any step runs: bad input stops it there
     stamp = "|".join(map(str, callers_time())) + f"|{plan.make_vars}"
     return sha256_text(f"{sha256_text(secret)}|{key}|{sha256_text(key_text)}|{appended}|{stamp}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import about, catalog, kbuild, patches
-from .build import Built, build_time, built_dtbs, source_time
+from .build import Built, build_time, built_dtbs
 from .errors import InfraError
 from .fsutil import replaced_folder, sha256_file
 from .plan import BuildPlan
@@ -68,20 +68,11 @@ def _depmod() -> str:
     return _tool_version("depmod")
 
 
-def _package_version(name: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def provenance(built: Built) -> dict[str, Any]:
     """What made the build besides the toolchain: kbuild-py itself and the tools around make."""
     wrappers = kbuild.interface().wrappers
     tools = {"make": _tool_version(built.argv[0]) if built.argv else "unknown",
-             "python": platform.python_version(), "kconfiglib": _package_version("kconfiglib")}
+             "python": platform.python_version(), "kconfiglib": about.version("kconfiglib")}
     if built.ccache is not None:
         tools["ccache"] = _tool_version(wrappers["ccache"]["command"])
     if built.distcc:
@@ -177,6 +168,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         "binary-report.json": paths.binary_report,
     }
     files.update(built_dtbs(plan))  # dist/dtbs/<vendor>/<board>.dtb, as bootloaders expect
+    when = build_time(tree)  # the date of all it packs (modules tarball, SBOM) and records
     with replaced_folder(dist) as work:
         for name, src in files.items():
             (work / name).parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +179,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
                 raise InfraError(f"{plan.paths.modules}: the installed modules are missing",
                                  f"remove {plan.paths.stamps / 'build.json'} and build again")
             counts = modules_tarball(plan.paths.modules, work / "modules.tar.gz",
-                                     int(source_time(tree).timestamp()))
+                                     int(when.date.timestamp()))
             files["modules.tar.gz"] = work / "modules.tar.gz"
             modules = {**counts, "signing_key": built.signing_key, "depmod": _depmod()}
         manifest: dict[str, Any] = {
@@ -208,7 +200,6 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
             "reproduce": command,
             **provenance(built),
         }
-        when = build_time(tree)
         manifest["timestamp"] = {"kernel": when.text, "date": when.date.strftime(
             "%Y-%m-%dT%H:%M:%SZ"), "from": when.origin}
         (work / "reproduce.sh").write_text(script(recipe(
@@ -226,7 +217,7 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
                         ident.ld_version_text, plan.toolchain.cpe.get("LD", ""))],
             kernel_cpe=kbuild.interface().sbom_kernel.get("cpe", ""),
             kernel_purl=kbuild.interface().sbom_kernel.get("purl", ""),
-            created=source_time(tree).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created=when.date.strftime("%Y-%m-%dT%H:%M:%SZ"),
             outputs={name: work / name for name in files}))
         (work / "sbom.spdx.json").write_text(json.dumps(bom, indent=2, sort_keys=True) + "\n")
         manifest["outputs"]["sbom.spdx.json"] = sha256_file(work / "sbom.spdx.json")

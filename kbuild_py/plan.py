@@ -15,6 +15,10 @@ from .toolchain import Arch, Toolchain, load_arch, load_toolchain
 class Paths:
     root: Path  # out/
     profile: Path  # out/<p>/
+    # Where configure keeps its Kconfig cache (probe answers, conf results; signed): out/cache/,
+    # or the folder KBUILD_PY_CACHE names (shared_cache), shared by several out/ folders as
+    # CCACHE_DIR is by several builds.
+    cache: Path
 
     # out/'s own folders, shared by every profile: no profile may be named like them.
     SHARED = ("src", "cache")
@@ -23,13 +27,6 @@ class Paths:
     def marker(self) -> Path:
         """Names the profile a folder in out/ belongs to: only such a folder is ever cleaned."""
         return self.profile / ".kbuild-py-profile"
-
-    @property
-    def cache(self) -> Path:
-        """Where configure keeps parsed Kconfig models and conf results (signed): out/cache/,
-        or the folder KBUILD_PY_CACHE names, shared by several out/ folders as CCACHE_DIR is
-        by several builds."""
-        return shared_cache() or self.root / "cache"
 
     @property
     def base_dir(self) -> Path:
@@ -189,7 +186,7 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
         raise UserError(f"{out_root}: the output folder is a file", "give a folder with out=")
     if jobs is not None and not 1 <= jobs <= MAX_JOBS:
         raise UserError(f"jobs={jobs}: must be 1 to {MAX_JOBS}", "e.g. jobs=2")
-    shared_cache()  # checked before any work
+    cache = shared_cache() or out_root / "cache"  # checked before any work
     if any(ord(c) < 32 or ord(c) == 127 for c in distcc_hosts):
         raise UserError("hosts: holds a control character", "give DISTCC_HOSTS syntax on one line")
     profile = load_profile(profile_name)
@@ -214,7 +211,7 @@ def make_plan(profile_name: str, out_root: Path, source: SourcePin | None = None
     return BuildPlan(
         profile=profile, arch=arch, toolchain=toolchain,
         source=source or profile.source,
-        paths=Paths(out_root, out_root / profile.name),
+        paths=Paths(out_root, out_root / profile.name, cache),
         jobs=jobs or os.cpu_count() or 1,
         ccache=ccache,
         distcc_hosts=distcc_hosts.strip(),
