@@ -21,7 +21,7 @@ from .yamlio import Document, load_document
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The folders of the data root (knowledge, one file per item).
 DATA_FOLDERS = ("profiles", "toolchains", "arches", "patches", "checks", "lkdtm", "kbuild",
-                "initramfs")
+                "initramfs", "export")
 
 
 def data_root() -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import kbuild
+from . import kbuild, patches
 from .errors import UserError
 from .kconfig import dotconfig
 from .profile import Profile, Version, load_profile, parse_version
@@ -136,10 +136,13 @@ def _without_tree(profile: Profile, config: Checked, version: Version, text: str
     final = dict(dotconfig.typed(config.written, kinds))
     report = verify(profile, resolved, final, None, kernel=text,
                     toolchain=config.compiler or "not recorded", config=str(config.path))
+    added = patches.added_symbols(profile.patches, version)
     if config.complete:  # a whole .config leaves out only what is hidden or does not exist
         series = ".".join(map(str, version[:2]))
         report.checks = [
-            replace(c, note=f"not in this config: hidden there, or not in Linux {series}")
+            replace(c, note=(f"not in this config: it exists only with the profile's patches "
+                             f"({', '.join(profile.patches)})" if c.symbol in added else
+                             f"not in this config: hidden there, or not in Linux {series}"))
             if c.status == UNMET and c.symbol not in config.raw and not c.note else c
             for c in report.checks]
     report.notes.append(f"no Linux {'.'.join(map(str, version[:2]))} tree here: unmet lines are "
@@ -152,12 +155,14 @@ def _with_tree(profile_name: str, profile: Profile, config: Checked,
                known: tuple[Version, str] | None, source: str, found: str, out: Path) -> Report:
     from .configure import load_model
     from .plan import make_plan
-    from .source import parse_source_arg
+    from .source import materialise, parse_source_arg
     from .toolchain import detect
-    from .tree import step_tree
 
     plan = make_plan(profile_name, out, parse_source_arg(source))
-    tree = step_tree(plan)
+    ident = detect(plan.toolchain, plan.arch.name)
+    # The tree as it is, not patched by kbuild-py: the vendor's config was made from a tree
+    # with or without the profile's patches, and the report says which options need them.
+    tree = materialise(plan.source, plan.paths.root)
     if known is not None and tree.version[:2] != known[0][:2]:
         raise UserError(f"--kernel {source}: Linux {tree.version_text}, and {config.path} is "
                         f"Linux {known[1]} (its header)",
@@ -165,7 +170,6 @@ def _with_tree(profile_name: str, profile: Profile, config: Checked,
                         "leave --kernel out to use an installed one")
     version, text = known if known is not None else (tree.version, tree.version_text)
     check_range(config, profile, version, text)
-    ident = detect(plan.toolchain, plan.arch.name)
     report = explained(profile, config, load_model(plan, tree, ident), version, text,
                        ident.name)
     report.notes.insert(0, f"tree: Linux {tree.version_text} from {source}{found}")
@@ -187,7 +191,8 @@ def explained(profile: Profile, config: Checked, model: KconfigModel, version: V
                                    kbuild.interface().families)
     try:
         table = model.symbol_table()
-        resolved = resolve(profile, version, (tc.family, tc.name), table)
+        added = patches.added_symbols(profile.patches, version)
+        resolved = resolve(profile, version, (tc.family, tc.name), table, added)
         final = dict(dotconfig.typed(config.written, table.kinds()))
         with model.recorded(config.complete) as taken:
             report = verify(profile, resolved, final, model.explain, kernel=text,

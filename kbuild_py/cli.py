@@ -39,27 +39,37 @@ def _plan(args: argparse.Namespace) -> BuildPlan:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     """Write the merged fragment, cmdline and sysctl files, without building."""
-    from .configure import KconfigSource
+    from .configure import fragment_text, resolved_for
     from .fsutil import atomic_write
     from .pipeline import write_runtime_files
-    from .resolve import fragment, resolve
-    from .toolchain import detect
     from .tree import step_tree
 
     plan = _plan(args)
     with _lock(plan):
         tree = step_tree(plan)
-        ident = detect(plan.toolchain, plan.arch.name)
-        symbols = KconfigSource(plan, tree, ident).symbols()
-        family = (plan.toolchain.family, plan.toolchain.name)
-        resolved = resolve(plan.profile, tree.version, family, symbols)
-        atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
+        resolved = resolved_for(plan, tree)
+        atomic_write(plan.paths.fragment, fragment_text(plan, tree, resolved))
         write_runtime_files(plan, tree.version)
     na = [r for r in resolved if not r.applicable]
     print(f"{plan.paths.fragment}: {len(resolved) - len(na)} options "
           f"({len(na)} not applicable to {tree.version_text})")
     for r in na:
         print(f"  n/a {r.symbol}: {r.reason}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write what another build system needs to apply the profile (docs/INTEGRATION.md)."""
+    from .export import export, format_files
+    from .tree import step_tree
+
+    format_files(args.format)
+    plan = _plan(args)
+    with _lock(plan):
+        folder, files = export(plan, step_tree(plan), args.format)
+    print(f"{folder}: {len(files)} files for {args.format}")
+    for name in files:
+        print(f"  {name}")
     return EXIT_OK
 
 
@@ -258,6 +268,10 @@ def parser() -> argparse.ArgumentParser:
         return sp
 
     add("resolve", cmd_resolve, "write the merged fragment, cmdline and sysctl files")
+    sp = add("export", cmd_export, "write the profile for another build system: fragment, "
+             "patches, cmdline, sysctl and the format's recipes (docs/INTEGRATION.md)")
+    sp.add_argument("--format", required=True, metavar="FORMAT",
+                    help="plain (merge_config.sh), yocto or kleaf (export/formats.yaml)")
     sp = add("config", cmd_config, "configure and verify (no build)")
     sp.add_argument("--report-only", action="store_true", help="report unmet requirements, "
                     "exit 0")

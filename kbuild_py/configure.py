@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import kbuild
+from . import kbuild, patches
 from .errors import InfraError
 from .fsutil import atomic_write, in_thread, sha256_text
 from .kconfig import dotconfig
@@ -192,6 +192,20 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
         return _configure(plan, tree, shown)
 
 
+def resolved_for(plan: BuildPlan, tree: KernelTree) -> list[Resolved]:
+    """The profile's requirements on this tree (the symbols its Kconfig has), without
+    configuring."""
+    source = KconfigSource(plan, tree, detect(plan.toolchain, plan.arch.name))
+    return resolve(plan.profile, tree.version, (plan.toolchain.family, plan.toolchain.name),
+                   source.symbols())
+
+
+def fragment_text(plan: BuildPlan, tree: KernelTree, resolved: list[Resolved]) -> str:
+    """The fragment for this tree, naming the options only the profile's patches add."""
+    return fragment(plan.profile, resolved, tree.version_text,
+                    patches.added_symbols(plan.profile.patches, tree.version))
+
+
 def _configure(plan: BuildPlan, tree: KernelTree, shown: Progress) -> Configured:
     ident = detect(plan.toolchain, plan.arch.name)
     kbuild.check_base(plan.profile.base, tree.path, plan.arch.srcarch, str(plan.profile.path))
@@ -209,7 +223,7 @@ def _configure(plan: BuildPlan, tree: KernelTree, shown: Progress) -> Configured
     finally:
         base = base_done()
     shown.update(1)
-    atomic_write(plan.paths.fragment, fragment(plan.profile, resolved))
+    atomic_write(plan.paths.fragment, fragment_text(plan, tree, resolved))
 
     # Kbuild's conf is deterministic: the same input config on the same tree with the same
     # toolchain gives the same .config. Both results are kept under that key (signed), which

@@ -31,6 +31,7 @@ _GATE = re.compile(r"^Kbuild-Py-Kernel:\s*(\S*)\s*$", re.M)
 _HEADER = re.compile(r"^(?:---|\+\+\+) (\S+)", re.M)
 _GIT_PATHS = re.compile(r"^(?:rename from|rename to|copy from|copy to) (\S+)", re.M)
 _FAILED = re.compile(r"error: patch failed: (\S+):(\d+)")
+_NEW_SYMBOL = re.compile(r"^\+\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,18 @@ def select(queues: tuple[str, ...], version: Version) -> tuple[list[Patch], list
             else:
                 apply.append(p)
     return apply, skipped
+
+
+def introduced(patches: list[Patch]) -> set[str]:
+    """The Kconfig symbols the patches add: they exist only in a tree with the patches."""
+    return {name for p in patches
+            for name in _NEW_SYMBOL.findall(read_text(p.path, p.label, limit=MAX_PATCH,
+                                                      strict=False))}
+
+
+def added_symbols(queues: tuple[str, ...], version: Version) -> set[str]:
+    """The symbols the queues' patches for this kernel add (none without queues)."""
+    return introduced(select(queues, version)[0]) if queues else set()
 
 
 def identity(patches: list[Patch]) -> str:

@@ -57,6 +57,10 @@ class Paths:
         return self.profile / "modules"  # INSTALL_MOD_PATH: lib/modules/<release>/
 
     @property
+    def export(self) -> Path:
+        return self.profile / "export"  # <format>/: what another build system needs
+
+    @property
     def boot(self) -> Path:
         return self.profile / "boot"
 

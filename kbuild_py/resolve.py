@@ -25,14 +25,19 @@ class Resolved:
     applicable: bool
     reason: str = ""  # why not applicable
     kind: str = "unknown"  # Kconfig type of the symbol
+    # The profile's patch queues add the symbol and this tree lacks it ("" if it has it).
+    needs_patches: str = ""
 
 
 def resolve(profile: Profile, version: Version, toolchain: tuple[str, str],
-            symbols: SymbolTable) -> list[Resolved]:
+            symbols: SymbolTable, added: set[str] | frozenset[str] = frozenset()
+            ) -> list[Resolved]:
     """Every requirement, each either applicable (symbol exists here) or not, with the reason.
 
     A symbol missing from a kernel inside the profile's newest supported version is an error
-    (a typo or a stale name); in an older kernel it is reported as not applicable.
+    (a typo or a stale name); in an older kernel it is reported as not applicable. A symbol
+    the profile's patches add (``added``) applies whether or not this tree has them: a tree
+    without them cannot meet it.
     """
     out: list[Resolved] = []
     newest = profile.kernel.max
@@ -46,6 +51,9 @@ def resolve(profile: Profile, version: Version, toolchain: tuple[str, str],
                 out.append(Resolved(req, name, False, why_not))
                 continue
         info = symbols.info(name)
+        if info is None and name in added:
+            out.append(Resolved(req, name, True, needs_patches=", ".join(profile.patches)))
+            continue
         if info is None:
             if strict:
                 unknown.append(f"{req.origin}: options.{req.symbol}: unknown symbol "
@@ -67,18 +75,24 @@ def resolve(profile: Profile, version: Version, toolchain: tuple[str, str],
     return out
 
 
-def fragment(profile: Profile, resolved: list[Resolved]) -> str:
-    """The merged fragment, usable as it is by merge_config.sh, Yocto and Kleaf."""
-    lines = [f"# kbuild-py fragment for profile {profile.name}",
-             "# generated: edit the profile, not this file"]
+def fragment(profile: Profile, resolved: list[Resolved], kernel: str,
+             patched: set[str] | frozenset[str] = frozenset()) -> str:
+    """The merged fragment, usable as it is by merge_config.sh, Yocto and Kleaf; its header
+    names the base it goes on and the options that exist only with the profile's patches
+    (``patched``: the symbols the patches add), which a tree without them drops."""
+    body = []
     for r in sorted(resolved, key=lambda r: r.symbol):
-        if not r.applicable:
-            continue
-        value = r.requirement.fragment_value()
-        if value is None:
-            continue
-        lines.append(fragment_line(r.symbol, value, r.kind))
-    return "\n".join(lines) + "\n"
+        value = r.requirement.fragment_value() if r.applicable else None
+        if value is not None:
+            body.append((r.symbol, fragment_line(r.symbol, value, r.kind)))
+    needs = [f"CONFIG_{s}" for s, _ in body if s in patched]
+    lines = [f"# kbuild-py fragment for profile {profile.name}: {profile.arch}, Linux {kernel}",
+             "# generated: edit the profile, not this file",
+             f"# goes on the '{profile.base}' base configuration of the same kernel"]
+    if needs:
+        lines.append(f"# needs the profile's patches ({', '.join(profile.patches)}), without "
+                     f"which Kconfig drops: {', '.join(needs)}")
+    return "\n".join(lines + [line for _, line in body]) + "\n"
 
 
 def _params(params: dict[str, Param], arch: str, version: Version,

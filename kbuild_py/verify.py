@@ -117,7 +117,9 @@ def requirement_kind(req: Requirement) -> str:
         return "tristate"
     if req.min is not None or req.max is not None:
         return "number"
-    return "string" if accepted and not all(v.isdigit() for v in accepted) else "unknown"
+    # A number (-1, 0xb0) is written unquoted whatever its type; "unknown" reads it as written.
+    numbers = all(NUMBER_SYNTAX["number"].fullmatch(v) for v in accepted)
+    return "string" if accepted and not numbers else "unknown"
 
 
 Explainer = Callable[[str, str], Explanation]
@@ -153,6 +155,13 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
         if satisfied(req, value):
             note = req.rename_note(r.symbol)
             checks.append(Check(r.symbol, req, OK, value, note))
+            continue
+        if r.needs_patches:
+            checks.append(Check(r.symbol, req, UNMET, value,
+                                f"CONFIG_{r.symbol} exists only with the profile's patches "
+                                f"({r.needs_patches}), which this tree lacks: apply them "
+                                f"(kbuild-py export --profile {profile.name} --format plain "
+                                "writes them with their series)"))
             continue
         explanation = None
         if explain is not None:

@@ -177,6 +177,36 @@ def test_check_reads_values_as_kbuild_does(kernel: bool, written: str, reads_as:
     assert checks[symbol]["status"] == ("ok" if reads_as == "y" else "unmet"), checks[symbol]
 
 
+@pytest.mark.parametrize("kernel", [False, pytest.param(True, marks=pytest.mark.kernel)])
+def test_negative_and_hex_numbers_are_read_as_written(kernel: bool, debian: Path,
+                                                      tmp_path: Path) -> None:
+    """Kbuild writes an int or hex unquoted (-1, 0xb0): without the tree's types, a value
+    wanted as a number is read as written, never as a string that lacks its quotes."""
+    import lzma
+
+    wanted = {"PANIC_TIMEOUT": "-1", "MAGIC_SYSRQ_DEFAULT_ENABLE": "0xb0"}
+    text = lzma.decompress(debian.read_bytes()).decode()
+    lines = [ln for ln in text.splitlines()
+             if not any(ln.startswith(f"CONFIG_{s}=") for s in wanted)]
+    config = tmp_path / "vendor.config"
+    config.write_text("\n".join([*lines, *(f"CONFIG_{s}={v}" for s, v in wanted.items())])
+                      + "\n")
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"schema_version: 1\nname: p\nextends: [{_profile()}]\noptions:\n"
+                       + "".join(f"  {s}: {{value: \"{v}\", why: test}}\n"
+                                 for s, v in wanted.items()))
+    args = ["check", "--profile", str(profile), "--config", str(config), "--reports",
+            str(tmp_path / "r")]
+    args += (["--kernel", str(TARBALL_612), "--out", str(REPO / "out" / ".test")] if kernel
+             else ["--no-find-kernel"])
+    r = cli(*args)
+    assert r.returncode in (0, 1), r.stderr
+    checks = {c["symbol"]: c for c in json.loads((tmp_path / "r" / "report.json").read_text())
+              ["checks"]}
+    for symbol, value in wanted.items():
+        assert (checks[symbol]["status"], checks[symbol]["final"]) == ("ok", value)
+
+
 def test_control_characters_and_odd_bytes_never_reach_terminal_or_reports(
         tmp_path: Path) -> None:
     """A value holding an escape sequence, and a path that is not UTF-8: the table, the

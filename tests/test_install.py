@@ -63,6 +63,12 @@ def test_a_wheel_installed_in_a_new_venv_has_its_data(tmp_path: Path, tree612) -
     fragment = (out / "qemu-x86_64" / "fragment.config").read_text()
     assert "CONFIG_SECURITY_YAMA_PTRACE_SCOPE_DEFAULT=3" in fragment, (
         "an option of the profile's patch queue: the patches came with the wheel")
+    exported = _run([tool, "export", "--profile", "qemu-x86_64", "--kernel", TARBALL_612,
+                     "--format", "yocto", "--out", out], elsewhere, env=env)
+    assert exported.returncode == 0, exported.stderr
+    scc = out / "qemu-x86_64" / "export" / "yocto" / "recipes-kernel" / "linux" / "files"
+    assert "patch 0002-yama-build-time-default-for-ptrace_scope.patch" in (
+        scc / "kbuild-py-qemu-x86_64.scc").read_text(), "the export templates came along"
 
     checked = _run([tool, "check", "--profile", "server-x86_64", "--no-find-kernel", "--config",
                     CORPUS / "x86_64-6.12-gcc12-tiny-hardening.config.xz"], elsewhere, env=env)
