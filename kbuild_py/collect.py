@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,16 @@ def _tool_version(command: str) -> str:
 def _depmod() -> str:
     """depmod's version: its .bin indexes in the tarball are its output."""
     return _tool_version("depmod")
+
+
+def _durations(record: Path) -> dict[str, float]:
+    """Seconds of the steps before collect, as their last runs recorded them."""
+    try:
+        seen = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {step: float(seen[step]) for step in ("tree", "config", "build")
+            if isinstance(seen, dict) and isinstance(seen.get(step), int | float)}
 
 
 def provenance(built: Built) -> dict[str, Any]:
@@ -154,6 +165,7 @@ def modules_tarball(root: Path, dest: Path, mtime: int) -> dict[str, int]:
 
 def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: Built,
             command: list[str]) -> Path:
+    started = time.monotonic()
     paths = plan.paths
     dist = paths.dist
     files: dict[str, Path] = {
@@ -202,6 +214,9 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         }
         manifest["timestamp"] = {"kernel": when.text, "date": when.date.strftime(
             "%Y-%m-%dT%H:%M:%SZ"), "from": when.origin}
+        manifest["environment"] = built.environment or {}  # what reached make
+        manifest["durations"] = {**_durations(paths.durations),
+                                 "collect": round(time.monotonic() - started, 1)}
         (work / "reproduce.sh").write_text(script(recipe(
             plan, tree, ident, built, manifest["outputs"][Path(built.image).name])))
         manifest["outputs"]["reproduce.sh"] = sha256_file(work / "reproduce.sh")

@@ -97,6 +97,21 @@ def write_json(path: Path, obj: Any) -> bool:
 
 
 @contextlib.contextmanager
+def timed(record: Path, step: str) -> Iterator[None]:
+    """Time a step that ends without error and keep its seconds in ``record`` (a JSON object
+    of step -> seconds, each step's last run), for the manifest."""
+    start = time.monotonic()
+    yield
+    try:
+        seen = json.loads(record.read_text())
+    except (OSError, ValueError):
+        seen = {}
+    seen = seen if isinstance(seen, dict) else {}
+    seen[step] = round(time.monotonic() - start, 1)
+    write_json(record, seen)
+
+
+@contextlib.contextmanager
 def exclusive_lock(path: Path, what: str, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive flock on ``path``. A second holder is refused (Busy), or with
     ``wait`` waits for the first to finish (Ctrl-C still ends the wait)."""

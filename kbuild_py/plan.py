@@ -101,6 +101,10 @@ class Paths:
     def stamps(self) -> Path:
         return self.profile / "stamps"
 
+    @property
+    def durations(self) -> Path:
+        return self.stamps / "durations.json"  # seconds of each step's last run
+
 
 @dataclass(frozen=True)
 class BuildPlan:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import patches
 from .errors import UserError
-from .fsutil import exclusive_lock, write_json
+from .fsutil import exclusive_lock, timed, write_json
 from .plan import BuildPlan
 from .profile import SourcePin
 from .source import COMPLETE, HashCache, KernelTree, materialise
@@ -75,7 +75,8 @@ def patched(plan: BuildPlan, tree: KernelTree) -> KernelTree:
 
 def step_tree(plan: BuildPlan) -> KernelTree:
     detect(plan.toolchain, plan.arch.name)  # a missing compiler is reported before any work
-    tree = patched(plan, materialise(plan.source, plan.paths.root))
+    with timed(plan.paths.durations, "tree"):
+        tree = patched(plan, materialise(plan.source, plan.paths.root))
     write_json(plan.paths.stamps / "tree.json",
                {"path": str(tree.path), "version": list(tree.version),
                 "version_text": tree.version_text, "identity": tree.identity,
@@ -83,17 +84,22 @@ def step_tree(plan: BuildPlan) -> KernelTree:
     return tree
 
 
-def load_tree(plan: BuildPlan) -> KernelTree:
+def recorded_tree(plan: BuildPlan) -> KernelTree | None:
     """The tree the tree step recorded, if the record still describes this plan's source (an
-    owned tree in out/src/, or the user's tree itself); else the tree step runs again."""
+    owned tree in out/src/, or the user's tree itself)."""
     stamp = plan.paths.stamps / "tree.json"
     try:
         d = json.loads(stamp.read_text())
         tree = KernelTree(Path(d["path"]), tuple(d["version"]), d["version_text"],
                           d["identity"], bool(d["owned"]))
     except (OSError, ValueError, KeyError, TypeError):
-        return step_tree(plan)
+        return None
     expected = (plan.paths.root / "src").resolve() if tree.owned else None
     ok = (tree.path.parent.resolve() == expected if tree.owned
           else plan.source.kind == "tree" and tree.path == Path(plan.source.location))
-    return tree if ok and (tree.path / "Makefile").is_file() else step_tree(plan)
+    return tree if ok and (tree.path / "Makefile").is_file() else None
+
+
+def load_tree(plan: BuildPlan) -> KernelTree:
+    """The recorded tree, else the tree step runs again."""
+    return recorded_tree(plan) or step_tree(plan)

@@ -210,6 +210,18 @@ def test_modules_are_built_signed_with_the_vendor_key_and_packed(session_kernel,
     from kbtest import manifest_errors
 
     assert manifest_errors(dist / "manifest.json") == [], "the manifest is what its schema says"
+    # What reached make: the kept and fixed variables (kbuild/interface.yaml) and the build's
+    # own (reproducible identity, ccache), never the key's path or anything else of the caller's.
+    from kbuild_py import kbuild
+
+    env, iface = manifest["environment"], kbuild.interface()
+    assert env["LC_ALL"] == "C" and env["KBUILD_BUILD_TIMESTAMP"], env
+    assert all(name in iface.keep or name in dict(iface.fixed)
+               or name.startswith(("KBUILD_BUILD_", "CCACHE_")) for name in env), sorted(env)
+    assert str(pem) not in json.dumps(env)
+    durations = manifest["durations"]  # each step's last run (a rerun's make is quick)
+    assert set(durations) == {"tree", "config", "build", "collect"}, durations
+    assert durations["build"] > 0 and min(durations.values()) >= 0, durations
     modules = manifest["modules"]
     assert modules["count"] == 2 and modules["signed"] == 2, modules
     assert MODULE_KEY_ENV in modules["signing_key"] and modules["depmod"].startswith("kmod")
