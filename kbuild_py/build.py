@@ -38,6 +38,7 @@ class Built:
     seed: str = ""  # where the randstruct / latent-entropy seed came from
     distcc: dict[str, str | int] | None = None  # hosts, compiles, ran_locally
     signing_key: str = ""  # where the module-signing key came from ("" without MODULE_SIG)
+    environment: dict[str, str] | None = None  # what reached make besides its variables
 
 
 def ccache_stats() -> dict[str, int]:
@@ -276,17 +277,28 @@ def check_dtbs(plan: BuildPlan, tree: KernelTree) -> None:
                             f"{plan.arch.dts}, or drop it for this kernel")
 
 
-def build(plan: BuildPlan, tree: KernelTree) -> Built:
+@dataclass(frozen=True)
+class BuildCommand:
+    """The make that builds the kernel: argv, the environment it adds, and what it took."""
+
+    argv: list[str]
+    env: dict[str, str]
+    variables: dict[str, str]
+    key: SigningKey
+    seed: str
+    seed_origin: str
+    ccache: bool
+
+
+def build_command(plan: BuildPlan, tree: KernelTree, config: dict[str, str]) -> BuildCommand:
+    """The build's make command for this configured kernel, without running anything."""
     build_dir = plan.paths.build.resolve()
-    config = read_config(build_dir / ".config")
-    check_dtbs(plan, tree)
     variables = make_variables(plan.toolchain, plan.arch)
     key = signing_key(config)
     variables.update(key.variables)
     variables.update(dict(plan.make_vars))  # the user's W=1, LOCALVERSION=... (checked in plan)
     env = reproducible_env(tree)
     seed, seed_origin = build_seed(plan, tree)
-    seed_randstruct(build_dir, tree, seed)
     # e.g. gcc's latent_entropy plugin needs -frandom-seed; the caller's KCFLAGS come after
     own = plan.toolchain.seed_flags.format(seed=seed[:16]) if plan.toolchain.seed_flags else ""
     kcflags = kbuild.appended("KCFLAGS", own)
@@ -306,10 +318,20 @@ def build(plan: BuildPlan, tree: KernelTree) -> Built:
         env.update(ccache["env"])
         if plan.distcc_hosts:
             env.update(ccache["then_distcc"])
-        before = ccache_stats()
     elif plan.distcc_hosts:
         variables["CC"] = f"{remote['command']} {cc}"
     argv = make_argv(tree.path, build_dir, variables, targets(plan, config), plan.jobs)
+    return BuildCommand(argv, env, variables, key, seed, seed_origin, use_ccache)
+
+
+def build(plan: BuildPlan, tree: KernelTree) -> Built:
+    build_dir = plan.paths.build.resolve()
+    config = read_config(build_dir / ".config")
+    check_dtbs(plan, tree)
+    made = build_command(plan, tree, config)
+    argv, env, variables, key = made.argv, made.env, made.variables, made.key
+    seed_randstruct(build_dir, tree, made.seed)
+    before = ccache_stats() if made.ccache else {}
     plan.paths.log.unlink(missing_ok=True)
     counts = {"compiles": 0, "ran_locally": 0}
 
@@ -324,8 +346,8 @@ def build(plan: BuildPlan, tree: KernelTree) -> Built:
     with Progress(f"build {plan.profile.name}", "steps (compile, link, ...)") as shown:
         run_make(argv, plan.paths.log, env=env, on_line=on_line,
                  what=f"build of {plan.profile.name}")
-    stats = _ccache_delta(before, ccache_stats()) if use_ccache else None
-    check_seed(build_dir, seed)
+    stats = _ccache_delta(before, ccache_stats()) if made.ccache else None
+    check_seed(build_dir, made.seed)
     modules = modules_enabled(config)
     if modules:
         install_modules(plan, tree, variables, env)
@@ -340,7 +362,7 @@ def build(plan: BuildPlan, tree: KernelTree) -> Built:
                   f"GCC plugins, -fplugin=): see {plan.paths.log}", file=sys.stderr)
     return Built(build_dir / plan.arch.image_path, build_dir / "vmlinux",
                  build_dir / "System.map", modules, tuple(shown_argv(argv, key)), stats,
-                 seed_origin, distcc, key.origin)
+                 made.seed_origin, distcc, key.origin, {**kbuild.environment(), **env})
 
 
 def shown_argv(argv: list[str], key: SigningKey) -> list[str]:

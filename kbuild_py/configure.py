@@ -174,16 +174,24 @@ def base_config(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity) -> 
     stamp.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     plan.paths.build.mkdir(parents=True, exist_ok=True)
-    variables = {**make_variables(plan.toolchain, plan.arch),
-                 "KCONFIG_CONFIG": str(config.resolve())}
-    argv = make_argv(tree.path, plan.paths.build.resolve(), variables, [plan.profile.base])
-    run_make(argv, plan.paths.configure_log, what=f"make {plan.profile.base}")
+    run_make(make_commands(plan, tree)[0], plan.paths.configure_log,
+             what=f"make {plan.profile.base}")
     if not made_here(config.read_text(errors="replace"), tree, ident):
         raise InfraError(f"make {plan.profile.base} wrote {config} for another kernel or "
                          f"compiler than {tree.version_text} with {ident.cc_version_text}",
                          f"see {plan.paths.configure_log}")
     Signer(plan.paths.cache).dump(stamp, _base_key(plan, tree, ident))
     return config
+
+
+def make_commands(plan: BuildPlan, tree: KernelTree) -> tuple[list[str], list[str]]:
+    """The two makes of the config step: the base config (into base/.config), and
+    olddefconfig on the base with the fragment (build/.config)."""
+    variables = make_variables(plan.toolchain, plan.arch)
+    build = plan.paths.build.resolve()
+    base = {**variables, "KCONFIG_CONFIG": str((plan.paths.base_dir / ".config").resolve())}
+    return (make_argv(tree.path, build, base, [plan.profile.base]),
+            make_argv(tree.path, build, variables, ["olddefconfig"]))
 
 
 def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
@@ -246,9 +254,8 @@ def _configure(plan: BuildPlan, tree: KernelTree, shown: Progress) -> Configured
         model.write(plan.paths.predicted.with_name(".kconfiglib.config.tmp"))
         plan.paths.predicted.with_name(".kconfiglib.config.tmp").replace(plan.paths.predicted)
         atomic_write(build / ".config", merged, only_if_changed=False)
-        argv = make_argv(tree.path, build.resolve(), make_variables(plan.toolchain, plan.arch),
-                         ["olddefconfig"])
-        run_make(argv, plan.paths.configure_log, what="make olddefconfig")
+        run_make(make_commands(plan, tree)[1], plan.paths.configure_log,
+                 what="make olddefconfig")
         result = (build / ".config").read_text(errors="replace")
         if not made_here(result, tree, ident):
             raise InfraError(f"make olddefconfig wrote a .config for another kernel or compiler "

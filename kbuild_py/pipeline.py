@@ -17,12 +17,19 @@ from .build import Built, build, built_dtbs
 from .collect import collect
 from .configure import configure
 from .errors import RequirementsUnmet
-from .fsutil import atomic_write, exclusive_lock, sha256_text, sweep_partials, write_json
+from .fsutil import (
+    atomic_write,
+    exclusive_lock,
+    sha256_text,
+    sweep_partials,
+    timed,
+    write_json,
+)
 from .plan import BuildPlan
 from .resolve import cmdline, sysctl_conf
 from .status import Status
 from .toolchain import detect
-from .tree import load_tree
+from .tree import load_tree, recorded_tree
 from .ui import block, note
 from .verify import Report, verify
 
@@ -47,8 +54,9 @@ def step_config(plan: BuildPlan, *, strict: bool = True, show: bool = True) -> R
     """Configure and verify; reports are written before an unmet requirement is raised.
     ``show``: print the text report (the matrix prints one table instead)."""
     tree = load_tree(plan)
-    configured = configure(plan, tree)
-    write_runtime_files(plan, tree.version)
+    with timed(plan.paths.durations, "config"):
+        configured = configure(plan, tree)
+        write_runtime_files(plan, tree.version)
     result = verify(plan.profile, configured.resolved, configured.final, configured.explain,
                     kernel=tree.version_text, toolchain=configured.toolchain.cc_version_text,
                     config=str(plan.paths.config),
@@ -72,7 +80,8 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
     from .kconfig.dotconfig import read_config
 
     tree = load_tree(plan)
-    built = build(plan, tree)
+    with timed(plan.paths.durations, "build"):
+        built = build(plan, tree)
     checks = check_binary(built.vmlinux, built.system_map, plan.arch.name,
                           read_config(plan.paths.config))
     write_json(plan.paths.binary_report,
@@ -84,7 +93,8 @@ def step_build(plan: BuildPlan, *, strict: bool = True) -> None:
     write_json(plan.paths.stamps / "build.json",
                {"image": str(built.image), "argv": list(built.argv), "ccache": built.ccache,
                 "seed": built.seed, "distcc": built.distcc, "modules": built.modules,
-                "signing_key": built.signing_key, "fingerprint": fingerprint(plan, built)})
+                "signing_key": built.signing_key, "environment": built.environment,
+                "fingerprint": fingerprint(plan, built)})
     unmet = [c for c in checks if c.status == Status.UNMET]
     if strict and unmet:
         raise RequirementsUnmet(
@@ -109,8 +119,30 @@ def step_collect(plan: BuildPlan, command: list[str]) -> Path:
     b = plan.paths.build.resolve()
     built = Built(Path(stamp["image"]), b / "vmlinux", b / "System.map",
                   bool(stamp.get("modules")), tuple(stamp["argv"]), stamp.get("ccache"),
-                  stamp.get("seed", ""), stamp.get("distcc"), stamp.get("signing_key", ""))
+                  stamp.get("seed", ""), stamp.get("distcc"), stamp.get("signing_key", ""),
+                  stamp.get("environment"))
     return collect(plan, tree, detect(plan.toolchain, plan.arch.name), built, command)
+
+
+def planned_make(plan: BuildPlan, step: str) -> list[str]:
+    """The make command lines a step would run now (`scons -n`), as shell lines; a note where
+    they depend on an earlier step that has not run."""
+    import shlex
+
+    from .build import build_command, shown_argv
+    from .configure import make_commands
+    from .kconfig.dotconfig import read_config
+
+    tree = recorded_tree(plan)
+    if tree is None:
+        return ["  (make lines follow once the tree step has extracted the kernel)"]
+    if step == "config":
+        return ["  " + shlex.join(argv) for argv in make_commands(plan, tree)]
+    if not plan.paths.config.is_file():
+        return ["  (make line follows once the config step has written the .config)"]
+    made = build_command(plan, tree, read_config(plan.paths.config))
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(made.env.items()))
+    return [f"  {env} {shlex.join(shown_argv(made.argv, made.key))}"]
 
 
 @contextmanager

@@ -60,7 +60,10 @@ class _Reported(Exception):
         self.exitstatus = code
 
 
-def _action(fn: Callable[[], object], label: str) -> Any:
+def _action(fn: Callable[[], object], label: str,
+            planned: Callable[[], list[str]] | None = None) -> Any:
+    """A step as an SCons action; under `scons -n` it also prints ``planned()`` (the make
+    command lines the step would run)."""
     def run(target: Any, source: Any, env: Any) -> int:
         from .cli import run as run_reported
 
@@ -69,9 +72,25 @@ def _action(fn: Callable[[], object], label: str) -> Any:
             raise _Reported(code)
         return 0
 
+    def shown(target: Any, source: Any, env: Any) -> str:
+        from SCons.Script import GetOption
+
+        lines = [f"kbuild-py: {label}"]
+        if planned is not None and GetOption("no_exec"):
+            from .cli import run as run_reported
+
+            def add() -> int:
+                lines.extend(planned())
+                return 0
+
+            code = run_reported(add, _debug(), label, signals=False)
+            if code:
+                raise _Reported(code)
+        return "\n".join(lines)
+
     from SCons.Script import Action
 
-    return Action(run, f"kbuild-py: {label}")
+    return Action(run, strfunction=shown)
 
 
 def _interrupted_exit() -> None:
@@ -159,6 +178,7 @@ def declare(arguments: dict[str, str], root: str) -> None:
         boot_inputs_digest,
         inputs_digest,
         locked,
+        planned_make,
         step_boot,
         step_build,
         step_collect,
@@ -258,12 +278,14 @@ def declare(arguments: dict[str, str], root: str) -> None:
     config = env.Command(
         [str(paths.config), str(paths.report)],
         [tree[0], Value(digest), Value(str(strict)), code],
-        _action(guarded(lambda: step_config(plan, strict=strict)), "configure + verify"))
+        _action(guarded(lambda: step_config(plan, strict=strict)), "configure + verify",
+                lambda: planned_make(plan, "config")))
     build = env.Command(
         [str(paths.stamps / "build.json"), str(paths.build / plan.arch.image_path),
          str(paths.binary_report)],
         [config[0], Value(prepared["secrets"]), Value(" ".join(plan.profile.dtbs)), code],
-        _action(guarded(lambda: step_build(plan, strict=strict)), "build"))
+        _action(guarded(lambda: step_build(plan, strict=strict)), "build",
+                lambda: planned_make(plan, "build")))
     collect = env.Command(str(paths.manifest),
                           [build[0], build[2], config[1], code],
                           _action(guarded(lambda: step_collect(plan, command)), "collect"))

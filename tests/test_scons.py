@@ -51,6 +51,18 @@ def test_the_chain_end_to_end_and_a_rerun_starts_nothing(session_kernel) -> None
     assert log.stat().st_mtime_ns == before
     assert scons("-q", *args).returncode == 0, "up to date"
 
+    # scons -n: with another make variable only the build and what follows would run; the make
+    # line it would start is shown, and nothing runs.
+    dry = scons("-n", *args, "make_vars=W=1")
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert "kbuild-py: build" in lines and "kbuild-py: configure + verify" not in lines, lines
+    make = lines[lines.index("kbuild-py: build") + 1]
+    assert f"make -C {folder.parent / 'src'}" in make and " W=1 " in make, make
+    assert make.endswith(" bzImage vmlinux") and "KBUILD_BUILD_TIMESTAMP=" in make, make
+    assert log.stat().st_mtime_ns == before
+    assert scons("-q", *args).returncode == 0, "still up to date"
+
 
 def test_clean_removes_the_profiles_folder_and_only_it(tmp_path: Path) -> None:
     """`scons -c` removes the folder a run marked as the profile's, and keeps the shared
