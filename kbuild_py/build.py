@@ -17,6 +17,7 @@ from .fsutil import replaced_folder, sha256_text, user_path
 from .kconfig.dotconfig import read_bytes, read_config
 from .kmake import make_argv, plain_path, run_make
 from .plan import BuildPlan
+from .signed import Signer
 from .source import KernelTree
 from .toolchain import make_variables
 from .ui import Progress
@@ -324,6 +325,29 @@ def build_command(plan: BuildPlan, tree: KernelTree, config: dict[str, str]) -> 
     return BuildCommand(argv, env, variables, key, seed, seed_origin, use_ccache)
 
 
+@dataclass(frozen=True)
+class StepsRecord:
+    """How many steps a whole build of this profile on this tree took last time: the total of
+    the next whole build's progress bar (kept signed in the cache folder, which outlives
+    `scons -c`)."""
+
+    path: Path
+    signer: Signer
+
+    def total(self) -> int | None:
+        text = self.signer.load_text(self.path)
+        return int(text) if text and text.strip().isdigit() else None
+
+    def keep(self, steps: int) -> None:
+        if steps:
+            self.signer.dump(self.path, str(steps))
+
+
+def steps_record(plan: BuildPlan, tree: KernelTree) -> StepsRecord:
+    key = sha256_text(f"{plan.profile.name}|{tree.identity}|{plan.arch.name}")[:24]
+    return StepsRecord(plan.paths.cache / "steps" / key, Signer(plan.paths.cache))
+
+
 def build(plan: BuildPlan, tree: KernelTree) -> Built:
     build_dir = plan.paths.build.resolve()
     config = read_config(build_dir / ".config")
@@ -343,9 +367,14 @@ def build(plan: BuildPlan, tree: KernelTree) -> Built:
         elif _DISTCC_LOCAL.match(line):
             counts["ran_locally"] += 1
 
-    with Progress(f"build {plan.profile.name}", "steps (compile, link, ...)") as shown:
+    clean = not (build_dir / "vmlinux").exists()  # a whole build: its count is a total
+    steps = steps_record(plan, tree)
+    with Progress(f"build {plan.profile.name}", "steps (compile, link, ...)",
+                  total=steps.total() if clean else None) as shown:
         run_make(argv, plan.paths.log, env=env, on_line=on_line,
                  what=f"build of {plan.profile.name}")
+    if clean:
+        steps.keep(shown.done)
     stats = _ccache_delta(before, ccache_stats()) if made.ccache else None
     check_seed(build_dir, made.seed)
     modules = modules_enabled(config)

@@ -4,6 +4,7 @@ and one at the end of a long step; nothing for a step shorter than one interval.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,15 @@ def test_a_total_is_shown_and_a_short_step_says_nothing(capsys: pytest.CaptureFi
     with Progress("configure t", "steps", total=2) as shown:
         shown.update(2)
     assert capsys.readouterr().out == ""
+
+
+def test_a_whole_build_takes_its_total_from_the_last_whole_build(tmp_path: Path) -> None:
+    from kbuild_py.build import StepsRecord
+    from kbuild_py.signed import Signer
+
+    record = StepsRecord(tmp_path / "steps" / "k", Signer(tmp_path))
+    assert record.total() is None
+    record.keep(958)
+    assert record.total() == 958
+    (tmp_path / "steps" / "k").write_text("99999")  # not signed by this user's runs: unused
+    assert record.total() is None
