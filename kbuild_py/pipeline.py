@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import boot
+from . import boot, switches
 from . import report as render
 from .build import Built, build, built_dtbs
 from .collect import collect
@@ -26,7 +26,7 @@ from .fsutil import (
     write_json,
 )
 from .plan import BuildPlan
-from .resolve import cmdline, sysctl_conf
+from .resolve import cmdline, runtime_params, sysctl_conf
 from .status import Status
 from .toolchain import detect
 from .tree import load_tree, recorded_tree
@@ -57,19 +57,26 @@ def step_config(plan: BuildPlan, *, strict: bool = True, show: bool = True) -> R
     with timed(plan.paths.durations, "config"):
         configured = configure(plan, tree)
         write_runtime_files(plan, tree.version)
+    family = (plan.toolchain.family, plan.toolchain.name)
+    undone = switches.undone(configured.resolved,
+                             *runtime_params(plan.profile, tree.version, family))
     result = verify(plan.profile, configured.resolved, configured.final, configured.explain,
                     kernel=tree.version_text, toolchain=configured.toolchain.cc_version_text,
                     config=str(plan.paths.config),
-                    mismatches=[m.__dict__ for m in configured.mismatches])
+                    mismatches=[m.__dict__ for m in configured.mismatches], undone=undone)
     render.write_all(result, plan.paths.profile)
     if show:
         block(render.text(result))
     if strict and result.failed:
+        off = [c for c in result.failed if c.symbol in undone]
+        stuck = [c for c in result.failed if c.symbol not in undone]
+        parts = [f"{len(stuck)} required option(s) did not stick with "
+                 f"{configured.toolchain.cc_version_text}: "
+                 f"{', '.join(c.headline() for c in stuck[:5])}"
+                 f"{', ...' if len(stuck) > 5 else ''}"] if stuck else []
+        parts += [undone[c.symbol] for c in off[:3]] + (["..."] if len(off) > 3 else [])
         raise RequirementsUnmet(
-            f"profile {plan.profile.name}: {len(result.failed)} required option(s) did not "
-            f"stick with {configured.toolchain.cc_version_text}: "
-            f"{', '.join(c.headline() for c in result.failed[:5])}"
-            f"{', ...' if len(result.failed) > 5 else ''}",
+            f"profile {plan.profile.name}: {'; '.join(parts)}",
             f"see {plan.paths.report.with_suffix('.txt')} for the reasons and fixes")
     return result
 

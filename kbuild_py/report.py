@@ -44,6 +44,14 @@ def text(report: Report, *, verbose: bool = False) -> str:
                      f"{len(report.mismatches)} symbol(s) (Kbuild's .config is used):")
         for m in report.mismatches[:20]:
             lines.append(f"  {m['symbol']}: kconfiglib {m['predicted']}, Kbuild {m['kbuild']}")
+    changed = [w for w in report.waivers if w.replacement is not None or w.kind != "options"]
+    if changed:  # option waivers are rows above; these change a layer's value or line
+        lines += ["", f"changed from the layers ({len(changed)}):"]
+        for w in changed:
+            new = w.replacement.wanted() if w.replacement is not None else "dropped"
+            kspp = " [KSPP]" if w.replaced.ref == "KSPP" else ""
+            lines.append(f"  {w.kind} {w.symbol}: {w.replaced.wanted()} -> {new}{kspp} "
+                         f"({w.origin}): {w.reason}")
     if not verbose and c["ok"]:
         lines.append(f"({c['ok']} met requirements not shown; --verbose lists them)")
     return "\n".join(printable(line) for line in lines) + "\n"

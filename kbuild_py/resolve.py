@@ -101,6 +101,13 @@ def _params(params: dict[str, Param], arch: str, version: Version,
             if not (p.when and p.when.why_not(arch, version, toolchain))]
 
 
+def runtime_params(profile: Profile, version: Version, toolchain: tuple[str, str]
+                   ) -> tuple[list[Param], list[Param]]:
+    """The command-line parameters and sysctls the profile ships for this kernel."""
+    return (_params(profile.cmdline, profile.arch, version, toolchain),
+            _params(profile.sysctl, profile.arch, version, toolchain))
+
+
 _CMDLINE_NAME = re.compile(r"[a-z0-9_.-]+")
 _CMDLINE_VALUE = re.compile(r"[^\s\"'\\\x00-\x1f\x7f]+")
 _SYSCTL_NAME = re.compile(r"[a-z0-9_]+(\.[a-z0-9_*-]+)+")

@@ -143,8 +143,11 @@ def _consistent(exp: Explanation, req: Requirement, final: str | None) -> Explan
 
 def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
            explain: Explainer | None, *, kernel: str, toolchain: str, config: str,
-           mismatches: list[dict[str, str]] | None = None) -> Report:
-    """One Check per requirement; with an explainer, every unmet one carries its explanation."""
+           mismatches: list[dict[str, str]] | None = None,
+           undone: dict[str, str] | None = None) -> Report:
+    """One Check per requirement; with an explainer, every unmet one carries its explanation.
+    ``undone``: requirements the profile's own cmdline or sysctl turns off at run time (why),
+    unmet whatever the .config says."""
     checks: list[Check] = []
     for r in resolved:
         req = r.requirement
@@ -152,6 +155,9 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
             checks.append(Check(r.symbol, req, NOT_APPLICABLE, None, r.reason))
             continue
         value = final.get(r.symbol)
+        if satisfied(req, value) and undone and r.symbol in undone:
+            checks.append(Check(r.symbol, req, UNMET, value, undone[r.symbol]))
+            continue
         if satisfied(req, value):
             note = req.rename_note(r.symbol)
             checks.append(Check(r.symbol, req, OK, value, note))
