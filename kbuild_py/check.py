@@ -155,14 +155,13 @@ def _with_tree(profile_name: str, profile: Profile, config: Checked,
                known: tuple[Version, str] | None, source: str, found: str, out: Path) -> Report:
     from .configure import load_model
     from .plan import make_plan
-    from .source import materialise, parse_source_arg
+    from .source import parse_source_arg
     from .toolchain import detect
+    from .tree import tree_to_read
 
     plan = make_plan(profile_name, out, parse_source_arg(source))
     ident = detect(plan.toolchain, plan.arch.name)
-    # The tree as it is, not patched by kbuild-py: the vendor's config was made from a tree
-    # with or without the profile's patches, and the report says which options need them.
-    tree = materialise(plan.source, plan.paths.root)
+    tree = tree_to_read(plan)
     if known is not None and tree.version[:2] != known[0][:2]:
         raise UserError(f"--kernel {source}: Linux {tree.version_text}, and {config.path} is "
                         f"Linux {known[1]} (its header)",

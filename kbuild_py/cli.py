@@ -61,12 +61,12 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write what another build system needs to apply the profile (docs/INTEGRATION.md)."""
     from .export import export, format_files
-    from .tree import step_tree
+    from .tree import tree_to_read
 
     format_files(args.format)
     plan = _plan(args)
     with _lock(plan):
-        folder, files = export(plan, step_tree(plan), args.format)
+        folder, files = export(plan, tree_to_read(plan), args.format)
     print(f"{folder}: {len(files)} files for {args.format}")
     for name in files:
         print(f"  {name}")

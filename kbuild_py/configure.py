@@ -200,12 +200,14 @@ def configure(plan: BuildPlan, tree: KernelTree) -> Configured:
         return _configure(plan, tree, shown)
 
 
-def resolved_for(plan: BuildPlan, tree: KernelTree) -> list[Resolved]:
+def resolved_for(plan: BuildPlan, tree: KernelTree, source: KconfigSource | None = None,
+                 added: set[str] | frozenset[str] = frozenset()) -> list[Resolved]:
     """The profile's requirements on this tree (the symbols its Kconfig has), without
-    configuring."""
-    source = KconfigSource(plan, tree, detect(plan.toolchain, plan.arch.name))
+    configuring; ``added``: the symbols the profile's patches add (kept if the tree lacks
+    them)."""
+    source = source or KconfigSource(plan, tree, detect(plan.toolchain, plan.arch.name))
     return resolve(plan.profile, tree.version, (plan.toolchain.family, plan.toolchain.name),
-                   source.symbols())
+                   source.symbols(), added)
 
 
 def fragment_text(plan: BuildPlan, tree: KernelTree, resolved: list[Resolved]) -> str:
@@ -222,9 +224,8 @@ def _configure(plan: BuildPlan, tree: KernelTree, shown: Progress) -> Configured
     cold = not base_is_current(plan, tree, ident)
     base_done = in_thread(lambda: base_config(plan, tree, ident), "kbuild-base")
     source = KconfigSource(plan, tree, ident)
-    family = (plan.toolchain.family, plan.toolchain.name)
     try:
-        resolved = resolve(plan.profile, tree.version, family, source.symbols())
+        resolved = resolved_for(plan, tree, source)
         if cold:  # Kbuild is busy for seconds: have the model ready for the prediction
             source.model()
             source.persist()

@@ -25,8 +25,9 @@ class Resolved:
     applicable: bool
     reason: str = ""  # why not applicable
     kind: str = "unknown"  # Kconfig type of the symbol
-    # The profile's patch queues add the symbol and this tree lacks it ("" if it has it).
+    # The queues whose patches add the symbol ("" if none does), and whether this tree has it.
     needs_patches: str = ""
+    in_tree: bool = True
 
 
 def resolve(profile: Profile, version: Version, toolchain: tuple[str, str],
@@ -51,8 +52,10 @@ def resolve(profile: Profile, version: Version, toolchain: tuple[str, str],
                 out.append(Resolved(req, name, False, why_not))
                 continue
         info = symbols.info(name)
-        if info is None and name in added:
-            out.append(Resolved(req, name, True, needs_patches=", ".join(profile.patches)))
+        if name in added:  # the profile's patches add it: a tree without them cannot have it
+            out.append(Resolved(req, name, True, kind=info.type if info else "unknown",
+                                needs_patches=", ".join(profile.patches),
+                                in_tree=info is not None))
             continue
         if info is None:
             if strict:

@@ -84,6 +84,16 @@ def step_tree(plan: BuildPlan) -> KernelTree:
     return tree
 
 
+def tree_to_read(plan: BuildPlan) -> KernelTree:
+    """The tree for steps that only read it (check, export): a tarball's with the profile's
+    patches, as builds use it; a user's tree as it is, with or without them (the profile's
+    patch-added options then say which)."""
+    if plan.source.kind != "tree":
+        return step_tree(plan)
+    detect(plan.toolchain, plan.arch.name)
+    return materialise(plan.source, plan.paths.root)
+
+
 def recorded_tree(plan: BuildPlan) -> KernelTree | None:
     """The tree the tree step recorded, if the record still describes this plan's source (an
     owned tree in out/src/, or the user's tree itself)."""

@@ -141,6 +141,19 @@ def _consistent(exp: Explanation, req: Requirement, final: str | None) -> Explan
         "that tree", (), "the config does not match this tree's Kconfig")
 
 
+def _patch_note(r: Resolved, value: str | None) -> str:
+    """Why a symbol only the profile's patches add is unmet: the config lacks it (made from a
+    tree without them), or this tree lacks it and cannot explain the config's value."""
+    export = "kbuild-py export --format plain writes them with their series"
+    if value is None:
+        return (f"not in the config: CONFIG_{r.symbol} exists only with the profile's patches "
+                f"({r.needs_patches}), so the config was made from a tree without them: apply "
+                f"them ({export})")
+    return (f"CONFIG_{r.symbol}={value} in the config, but this tree lacks the profile's "
+            f"patches ({r.needs_patches}) that add it, so nothing here explains it: check "
+            "against a tree with them (a tarball is patched by kbuild-py)")
+
+
 def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
            explain: Explainer | None, *, kernel: str, toolchain: str, config: str,
            mismatches: list[dict[str, str]] | None = None,
@@ -162,12 +175,8 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
             note = req.rename_note(r.symbol)
             checks.append(Check(r.symbol, req, OK, value, note))
             continue
-        if r.needs_patches:
-            checks.append(Check(r.symbol, req, UNMET, value,
-                                f"CONFIG_{r.symbol} exists only with the profile's patches "
-                                f"({r.needs_patches}), which this tree lacks: apply them "
-                                f"(kbuild-py export --profile {profile.name} --format plain "
-                                "writes them with their series)"))
+        if r.needs_patches and (value is None or not r.in_tree):
+            checks.append(Check(r.symbol, req, UNMET, value, _patch_note(r, value)))
             continue
         explanation = None
         if explain is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kbtest import kbuild_py, shared_out
+from kbtest import TARBALL_612, kbuild_py, shared_out
 from kbuild_py import catalog, export
 from kbuild_py.errors import UserError
 
@@ -21,16 +21,42 @@ PROFILE = "qemu-x86_64"
 
 
 @pytest.mark.parametrize("value", ["foo=${@os.system(chr(105))}", "a;b", "x=$(id)", "`id`",
-                                   "a{b}", "two  spaces", "tab\there", "quote\"", "new\nline"])
+                                   "a{b}", "two words", "tab\there", "quote\"", "new\nline",
+                                   "-rf", ""])
 def test_values_other_tools_would_expand_are_refused(value: str) -> None:
-    with pytest.raises(UserError, match="not plain words"):
-        export._safe(value, "kernel command line")
+    with pytest.raises(UserError, match=r"export: cmdline.x \(p.yaml:3\): .* is not one word"):
+        export._word(value, "cmdline.x (p.yaml:3)", "hint")
 
 
 def test_plain_words_pass() -> None:
-    line = "init_on_free=1 mitigations=auto,nosmt lsm=landlock,yama iommu.strict=1"
-    assert export._safe(line, "kernel command line") == line
-    assert export._safe("", "kernel command line") == ""
+    for word in ("init_on_free=1", "mitigations=auto,nosmt", "lsm=landlock,yama",
+                 "iommu.strict=1", "0001-a_b+c.patch"):
+        assert export._word(word, "w", "hint") == word
+
+
+@pytest.mark.parametrize("entry,message", [
+    ('{path: thepatch, content: patch}', "belongs in the path of content: patch"),
+    ('{path: "x/{{patch}}", content: fragment}', "belongs in the path of content: patch"),
+    ('{path: "sysctl.d//90-kbuild-py-{{profile}}.conf", content: fragment}', "is the path of"),
+    ('{path: cmdline/x, content: fragment}', "a file is in its way"),
+    ('{path: "{{cmdline}}", content: fragment}', "a placeholder a path cannot hold"),
+    ('{path: "{{ profile }}", content: fragment}', "formats.plain.files.5.path:"),
+    ('{path: x, template: ".."}', "formats.plain.files.5.template:"),
+])
+def test_a_bad_format_entry_is_one_line_naming_it(entry: str, message: str,
+                                                   data_root: Path) -> None:
+    formats = data_root / "export" / "formats.yaml"
+    text = formats.read_text()
+    anchor = "      - {path: README, template: README}\n"
+    formats.write_text(text.replace(anchor, f"      - {entry}\n", 1))
+    with pytest.raises(UserError, match=re.escape(message)) as e:
+        export.formats()
+    assert "export/formats.yaml:" in str(e.value)
+
+
+def test_a_template_placeholder_not_written_as_one_is_refused() -> None:
+    with pytest.raises(UserError, match="not written"):
+        export._fill("a {{ profile }}\n", {"profile": "p"}, [], "t")
 
 
 def test_templates_fill_and_repeat_patch_lines() -> None:
@@ -76,11 +102,13 @@ def _route(tree: Path, fragment: Path, obj: Path) -> Path:
     return obj / ".config"
 
 
-def _unmet(config: Path, tree: Path) -> dict[str, str]:
-    """What `kbuild-py check` on the tree the config was made from finds unmet: {symbol: why}."""
-    r = kbuild_py("check", "--profile", PROFILE, "--config", str(config), "--kernel", str(tree))
+def _unmet(config: Path, tree: Path, out: Path) -> dict[str, str]:
+    """What `kbuild-py check` with this tree finds unmet: {symbol: why}."""
+    r = kbuild_py("check", "--profile", PROFILE, "--config", str(config), "--kernel", str(tree),
+                  "--out", str(out))
     assert r.returncode in (0, 1), r.stderr
-    return dict(re.findall(r"^UNMET\s+(\w+)\s+\S+\s+not set\s+(.*)$", r.stdout, re.M))
+    return dict(re.findall(r"^UNMET\s+(\w+)\s+\S+\s+(?:not set|\S+)\s+(.*)$", r.stdout,
+                           re.M))
 
 
 @pytest.mark.kernel
@@ -112,9 +140,28 @@ def test_merge_config_route_with_the_exported_patches_keeps_every_requirement(  
                            cwd=tree, capture_output=True, text=True, check=False)
         assert r.returncode == 0, r.stdout + r.stderr
 
-    assert _unmet(_route(tree, fragment, tmp_path / "with"), tree) == {}
-    # Without the patches Kconfig drops what the header says, and nothing else; check says why.
-    dropped = _unmet(_route(pristine, fragment, tmp_path / "without"), pristine)
-    assert sorted(dropped) == named
-    assert all("exists only with the profile's patches (hardening-defaults)" in why
-               for why in dropped.values()), dropped
+    patched = _route(tree, fragment, tmp_path / "with")
+    assert _unmet(patched, tree, out) == {}
+    # Without the patches Kconfig drops what the header says, and nothing else; check says why,
+    # on a tree without them and on one with them alike.
+    unpatched = _route(pristine, fragment, tmp_path / "without")
+    for kernel in (pristine, tree):
+        dropped = _unmet(unpatched, kernel, out)
+        assert sorted(dropped) == named, (kernel, dropped)
+        assert all(why.startswith("not in the config: CONFIG_") and "exists only with the "
+                   "profile's patches (hardening-defaults)" in why for why in dropped.values())
+    # A config made with the patches but a wrong value is explained as any other (the tarball
+    # is patched by kbuild-py), not sent to the patches.
+    wrong = tmp_path / "wrong.config"
+    wrong.write_text(patched.read_text().replace("CONFIG_SECURITY_KPTR_RESTRICT_DEFAULT=2",
+                                                 "CONFIG_SECURITY_KPTR_RESTRICT_DEFAULT=1"))
+    why = _unmet(wrong, TARBALL_612, out)
+    assert list(why) == ["SECURITY_KPTR_RESTRICT_DEFAULT"], why
+    assert "patches" not in why["SECURITY_KPTR_RESTRICT_DEFAULT"], why
+
+    # Export reads the user's own tree, patched or not, and writes the same fragment.
+    again = kbuild_py("export", "--profile", PROFILE, "--format", "plain", "--kernel", str(tree),
+                      "--out", str(tmp_path / "out2"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "out2" / PROFILE / "export" / "plain" / f"{PROFILE}.config").read_text(
+        ) == fragment.read_text()
