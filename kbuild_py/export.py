@@ -29,8 +29,8 @@ from .yamlio import Document, read_text
 _WORD = re.compile(r"[A-Za-z0-9._+,:=/][A-Za-z0-9._+,:=/-]*")
 _PLACEHOLDER = re.compile(r"\{\{([a-z]+)\}\}")
 # The values a template or path may name; {{patch}} repeats its line once per patch.
-PLACEHOLDERS = ("profile", "arch", "kernel", "series", "base", "cmdline", "patch")
-IN_PATHS = ("profile", "arch", "kernel", "series", "patch")
+PLACEHOLDERS = ("profile", "package", "arch", "kernel", "series", "base", "cmdline", "patch")
+IN_PATHS = ("profile", "package", "arch", "kernel", "series", "patch")
 MAX_TEMPLATE = 64 << 10
 
 
@@ -142,6 +142,7 @@ def bundle(plan: BuildPlan, tree: KernelTree, fmt: str) -> dict[str, bytes]:
     line = runtime_params(plan.profile, tree.version, family)[0]
     values = {"profile": _word(plan.profile.name, f"name ({plan.profile.path})",
                                "give the profile a name of one plain word"),
+              "package": plan.profile.name.lower().replace("_", "-"),
               "arch": _word(plan.arch.name, "arch", "fix the arch file"),
               "kernel": _word(tree.version_text, f"kernel version ({tree.path}/Makefile)",
                               "export from a tree whose version is plain"),
