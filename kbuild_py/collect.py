@@ -18,7 +18,7 @@ from typing import Any
 from . import about, catalog, kbuild, patches
 from .build import Built, build_time, built_dtbs
 from .errors import InfraError
-from .fsutil import replaced_folder, sha256_file
+from .fsutil import recorded_seconds, replaced_folder, sha256_file
 from .plan import BuildPlan
 from .reproduce import Recipe, script
 from .sbom import SbomInput, sbom
@@ -67,16 +67,6 @@ def _tool_version(command: str) -> str:
 def _depmod() -> str:
     """depmod's version: its .bin indexes in the tarball are its output."""
     return _tool_version("depmod")
-
-
-def _durations(record: Path) -> dict[str, float]:
-    """Seconds of the steps before collect, as their last runs recorded them."""
-    try:
-        seen = json.loads(record.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {step: float(seen[step]) for step in ("tree", "config", "build")
-            if isinstance(seen, dict) and isinstance(seen.get(step), int | float)}
 
 
 def provenance(built: Built) -> dict[str, Any]:
@@ -215,7 +205,9 @@ def collect(plan: BuildPlan, tree: KernelTree, ident: ToolchainIdentity, built: 
         manifest["timestamp"] = {"kernel": when.text, "date": when.date.strftime(
             "%Y-%m-%dT%H:%M:%SZ"), "from": when.origin}
         manifest["environment"] = built.environment or {}  # what reached make
-        manifest["durations"] = {**_durations(paths.durations),
+        before = recorded_seconds(paths.durations)  # the steps' last runs
+        manifest["durations"] = {**{s: before[s] for s in ("tree", "config", "build")
+                                    if s in before},
                                  "collect": round(time.monotonic() - started, 1)}
         (work / "reproduce.sh").write_text(script(recipe(
             plan, tree, ident, built, manifest["outputs"][Path(built.image).name])))

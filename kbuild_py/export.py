@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import catalog, patches
-from .configure import fragment_text, resolved_for
+from .configure import resolved_for
 from .errors import UserError
 from .fsutil import replaced_folder
 from .plan import BuildPlan
 from .profile import Param
-from .resolve import cmdline, runtime_params, sysctl_conf
+from .resolve import cmdline, fragment, runtime_params, sysctl_conf
 from .source import KernelTree
 from .yamlio import Document, read_text
 
@@ -149,9 +149,9 @@ def bundle(plan: BuildPlan, tree: KernelTree, fmt: str) -> dict[str, bytes]:
               "series": ".".join(map(str, tree.version[:2])),
               "base": _word(plan.profile.base, f"base ({plan.profile.path})", "fix the base"),
               "cmdline": _cmdline_words(line, fmt) if "cmdline" in used else ""}
-    added = patches.added_symbols(plan.profile.patches, tree.version)
-    pieces = {"fragment": fragment_text(plan, tree, resolved_for(plan, tree, added=added)
-                                        ).encode(),
+    added = patches.introduced(todo)
+    resolved = resolved_for(plan, tree, added=added)
+    pieces = {"fragment": fragment(plan.profile, resolved, tree.version_text, added).encode(),
               "cmdline": cmdline(plan.profile, tree.version, family).encode(),
               "sysctl": sysctl_conf(plan.profile, tree.version, family).encode(),
               "series": "".join(f"{n}\n" for n in names).encode()}

@@ -96,19 +96,24 @@ def write_json(path: Path, obj: Any) -> bool:
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def recorded_seconds(record: Path) -> dict[str, float]:
+    """The steps' seconds kept in ``record`` by timed() ({} when missing or not ours)."""
+    try:
+        seen = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in seen.items() if isinstance(v, int | float)} if (
+        isinstance(seen, dict)) else {}
+
+
 @contextlib.contextmanager
 def timed(record: Path, step: str) -> Iterator[None]:
     """Time a step that ends without error and keep its seconds in ``record`` (a JSON object
     of step -> seconds, each step's last run), for the manifest."""
     start = time.monotonic()
     yield
-    try:
-        seen = json.loads(record.read_text())
-    except (OSError, ValueError):
-        seen = {}
-    seen = seen if isinstance(seen, dict) else {}
-    seen[step] = round(time.monotonic() - start, 1)
-    write_json(record, seen)
+    write_json(record, {**recorded_seconds(record),
+                        step: round(time.monotonic() - start, 1)})
 
 
 @contextlib.contextmanager

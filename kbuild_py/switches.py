@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from . import catalog
+from .errors import UserError
 from .kconfig.dotconfig import NUMBER_SYNTAX
 from .profile import Param
 from .resolve import Resolved
@@ -53,8 +54,6 @@ def table() -> dict[str, dict[str, tuple[Switch, ...]]]:
                 try:
                     off = re.compile(e["off"]) if "off" in e else None
                 except re.error as err:
-                    from .errors import UserError
-
                     raise UserError(f"{doc.where((kind, name, i, 'off'))}: {kind}.{name}: "
                                     f"not a regular expression ({err})", "fix the pattern"
                                     ) from None

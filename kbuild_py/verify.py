@@ -168,12 +168,11 @@ def verify(profile: Profile, resolved: list[Resolved], final: dict[str, str],
             checks.append(Check(r.symbol, req, NOT_APPLICABLE, None, r.reason))
             continue
         value = final.get(r.symbol)
-        if satisfied(req, value) and undone and r.symbol in undone:
-            checks.append(Check(r.symbol, req, UNMET, value, undone[r.symbol]))
-            continue
         if satisfied(req, value):
-            note = req.rename_note(r.symbol)
-            checks.append(Check(r.symbol, req, OK, value, note))
+            if undone and r.symbol in undone:  # in the .config, off again at run time
+                checks.append(Check(r.symbol, req, UNMET, value, undone[r.symbol]))
+            else:
+                checks.append(Check(r.symbol, req, OK, value, req.rename_note(r.symbol)))
             continue
         if r.needs_patches and (value is None or not r.in_tree):
             checks.append(Check(r.symbol, req, UNMET, value, _patch_note(r, value)))
