@@ -1,7 +1,7 @@
 """LKDTM suites under software emulation: time per boot and per suite, for each qemu profile.
 Targets: each test ≤ 10 s, a whole suite ≤ 3 min (2 boots at a time on 2 cores).
 
-Needs the profiles built (`scons profile=qemu-x86_64`, `scons profile=qemu-arm64`).
+Needs the profiles built (`scons profile=qemu-x86_64`, `scons profile=qemu-arm64-clang`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kbuild_py.plan import make_plan  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("profiles", nargs="*", default=["qemu-x86_64", "qemu-arm64"])
+    ap.add_argument("profiles", nargs="*", default=["qemu-x86_64", "qemu-arm64-clang"])
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()

@@ -106,7 +106,7 @@ def tree73():  # type: ignore[no-untyped-def]
 SESSION_KERNELS = {
     "tiny-arm64": (str(TINY / "tiny-arm64.yaml"), None),
     "qemu-x86_64": ("qemu-x86_64", TARBALL_73),
-    "qemu-arm64": ("qemu-arm64", TARBALL_73),
+    "qemu-arm64-clang": ("qemu-arm64-clang", TARBALL_73),
 }
 
 
