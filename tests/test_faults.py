@@ -69,8 +69,11 @@ def test_extraction_killed_is_never_reused(tmp_path: Path) -> None:
     if not TARBALL_612.is_file():
         pytest.skip("linux-source-6.12 not installed")
     out = tmp_path / "out"
+    # A progress line every second: the extraction's length depends on the machine and its page
+    # cache (under 30 s, the default interval, on a fast one), the property does not.
     code = ("import sys; from pathlib import Path; from kbuild_py.profile import SourcePin; "
-            "from kbuild_py.source import materialise; "
+            "from kbuild_py.source import materialise; from kbuild_py.ui import Progress; "
+            "Progress.every = 1.0; "
             f"print(materialise(SourcePin('tarball', '{TARBALL_612}'), Path(sys.argv[1])).path)")
     argv = [sys.executable, "-c", code, str(out)]
     for after in (2.0, 9.0):
