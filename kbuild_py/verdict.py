@@ -39,6 +39,9 @@ KERNEL_REPORT = re.compile(
     r"^.*(BUG: |Unable to handle kernel|Internal error: |Oops|kernel BUG at|WARNING: |"
     r"Kernel panic - not syncing).*$", re.M)
 EINVAL = 22
+# What printk puts before a message when a kernel has PRINTK_TIME ("[    1.999550] ") and
+# PRINTK_CALLER ("[    T72] "), as shipped configurations do: the patterns are the messages.
+PRINTK_PREFIX = re.compile(r"^\[\s*\d+\.\d+\](?:\[\s*[TC]\d+\])? ?", re.M)
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ def undecided(test: LkdtmTest, verdict: str, evidence: str) -> bool:
 
 def judge(test: LkdtmTest, boot: Boot, timeout: float) -> tuple[str, str, str, str]:
     """(verdict, reason, evidence, ending) of one boot's console for one test."""
-    text = boot.console
+    text = PRINTK_PREFIX.sub("", boot.console)
     trigger = re.search(r"KBUILD-PY: trigger ", text)
     if trigger is None:
         if m := re.search(r"KBUILD-PY: error .*", text):

@@ -264,6 +264,20 @@ def test_judge_protected_needs_the_protections_own_message() -> None:
     assert _judge("WRITE_RO", CONSOLE_HEAD + survived)[0] == INCONCLUSIVE
 
 
+def test_judge_reads_the_messages_behind_printk_timestamps_and_callers() -> None:
+    """Shipped configurations print with PRINTK_TIME (and PRINTK_CALLER): a pattern that spans
+    two lines must still match (server-x86_64-lkdtm's first boot read nine protections that
+    worked as inconclusive)."""
+    fault = ("KBUILD-PY: trigger EXCEPTION 1/1\n"
+             "[    1.998968] lkdtm: Performing direct entry EXCEPTION\n"
+             "[    1.999392] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+             "[    1.999550][   T72] #PF: supervisor write access in kernel mode\n"
+             "[    2.004314] Kernel panic - not syncing: Fatal exception\n")
+    verdict, _, evidence, ending = _judge("EXCEPTION", CONSOLE_HEAD + fault)
+    assert (verdict, ending) == (PROTECTED, "panic")
+    assert evidence.startswith("BUG: kernel NULL pointer dereference")
+
+
 def test_judge_not_protected_and_lkdtm_comment() -> None:
     console = CONSOLE_HEAD + (
         "KBUILD-PY: trigger USERCOPY_KERNEL 1/1\nlkdtm: FAIL: bad copy_to_user() not detected!\n"
