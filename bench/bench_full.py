@@ -1,5 +1,5 @@
 """A real target built completely, from its pinned source to dist/: wall time per step, peak
-memory, and what was shipped. One run (an hour or more on 2 cores): by hand, never in CI.
+memory, and what was shipped. One run (14 to 75 minutes on 2 cores): by hand, never in CI.
 
     .venv/bin/python bench/bench_full.py --profile server-x86_64 [--jobs 2] [--ccache]
 
